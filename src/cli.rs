@@ -1,0 +1,432 @@
+//! The command line: `serve`, `cert`, `publish`, `subscribe`. Parsing is clap's; each
+//! command returns a typed error that the binary turns into a message and an exit code.
+
+use std::{io::Read, path::PathBuf, process::ExitCode};
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    certs,
+    client::{self, ClientOptions, PublishOptions, SubscribeOptions, Trust},
+    config::{ConfigError, LogConfig, LogFormat, RawConfig, DEFAULT_CERT_DIR},
+    server::{self, Server, ServerError},
+};
+
+/// ssegate: Server-Sent Events over HTTP/2 and TLS.
+#[derive(Debug, Parser)]
+#[command(name = "ssegate", version, about, long_about = None)]
+pub struct Cli {
+    /// The command; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (default: https://127.0.0.1:8443 with a generated local certificate).
+    Serve(Box<ServeArgs>),
+    /// Create a local CA (once) and a server certificate signed by it.
+    Cert(CertArgs),
+    /// Publish one event: `ssegate publish https://127.0.0.1:8443/events/news 'hello'`.
+    Publish(PublishArgs),
+    /// Print the events of a stream, reconnecting with Last-Event-ID.
+    Subscribe(SubscribeArgs),
+}
+
+/// `ssegate serve`: a config file, and a flag for every setting (flags win over the file).
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// [server] listen: TLS listener address.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// [server] plaintext_listen: HTTP/1.1 + h2c listener address.
+    #[arg(long)]
+    pub plaintext_listen: Option<String>,
+    /// [server] max_connections.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// [server] tls_handshake_timeout_secs.
+    #[arg(long)]
+    pub tls_handshake_timeout: Option<f64>,
+    /// [server] header_read_timeout_secs.
+    #[arg(long)]
+    pub header_read_timeout: Option<f64>,
+    /// [server] body_read_timeout_secs.
+    #[arg(long)]
+    pub body_read_timeout: Option<f64>,
+    /// [server] max_body_bytes.
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// [server] shutdown_timeout_secs.
+    #[arg(long)]
+    pub shutdown_timeout: Option<f64>,
+    /// [tls] cert: PEM certificate chain.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// [tls] key: PEM private key.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// [tls] cert_dir: where local certificates are generated.
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+    /// [tls] hosts: comma-separated hosts of the generated certificate.
+    #[arg(long, value_delimiter = ',')]
+    pub cert_hosts: Option<Vec<String>>,
+    /// [http2] max_concurrent_streams.
+    #[arg(long)]
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// [http2] initial_stream_window.
+    #[arg(long)]
+    pub h2_initial_stream_window: Option<u32>,
+    /// [http2] initial_connection_window.
+    #[arg(long)]
+    pub h2_initial_connection_window: Option<u32>,
+    /// [http2] keepalive_interval_secs (0 turns PINGs off).
+    #[arg(long)]
+    pub h2_keepalive_interval: Option<f64>,
+    /// [http2] keepalive_timeout_secs.
+    #[arg(long)]
+    pub h2_keepalive_timeout: Option<f64>,
+    /// [http2] max_header_list_size.
+    #[arg(long)]
+    pub h2_max_header_list_size: Option<u32>,
+    /// [http2] max_send_buf_size.
+    #[arg(long)]
+    pub h2_max_send_buf_size: Option<usize>,
+    /// [hub] heartbeat_interval_secs.
+    #[arg(long)]
+    pub heartbeat_interval: Option<f64>,
+    /// [hub] history_max_events.
+    #[arg(long)]
+    pub history_max_events: Option<usize>,
+    /// [hub] history_max_bytes.
+    #[arg(long)]
+    pub history_max_bytes: Option<usize>,
+    /// [hub] subscriber_queue.
+    #[arg(long)]
+    pub subscriber_queue: Option<usize>,
+    /// [hub] max_topics_per_subscription.
+    #[arg(long)]
+    pub max_topics_per_subscription: Option<usize>,
+    /// [log] format: text or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// [log] filter, e.g. info or ssegate=debug (RUST_LOG wins).
+    #[arg(long)]
+    pub log_filter: Option<String>,
+}
+
+/// `ssegate cert`.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// Hosts and IP addresses the server certificate covers.
+    #[arg(long, value_delimiter = ',', default_values_t = certs::DEFAULT_HOSTS.iter().map(|h| h.to_string()))]
+    pub hosts: Vec<String>,
+    /// Directory of the CA and server files.
+    #[arg(long, default_value = DEFAULT_CERT_DIR)]
+    pub dir: PathBuf,
+}
+
+/// How the client commands trust the server.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// CA certificate to trust besides the system roots [default: certs/ca.pem if present].
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Offer only HTTP/1.1.
+    #[arg(long)]
+    pub http1: bool,
+}
+
+/// `ssegate publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Topic URL, e.g. https://127.0.0.1:8443/events/news.
+    pub url: http::Uri,
+    /// Event data; `-` or nothing reads standard input.
+    pub data: Option<String>,
+    /// Event type.
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Event id (default: assigned by the hub).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Reconnection time for clients, in milliseconds.
+    #[arg(long)]
+    pub retry: Option<u64>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// `ssegate subscribe`.
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// Stream URL, e.g. https://127.0.0.1:8443/events/news.
+    pub url: http::Uri,
+    /// Resume after this event id.
+    #[arg(long)]
+    pub last_event_id: Option<String>,
+    /// Exit after this many events.
+    #[arg(long, short = 'n')]
+    pub limit: Option<u64>,
+    /// Give up after this many failed connection attempts in a row.
+    #[arg(long)]
+    pub max_reconnects: Option<u32>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// A failed command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad configuration (exit code 64, as linkerd and sysexits' EX_USAGE).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The server could not start.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// Certificate generation failed.
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
+    /// A client command failed.
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    /// Reading standard input or building the runtime failed.
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::from(64),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Lays the flags over the file's values.
+    pub fn apply(&self, raw: &mut RawConfig) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        let s = &mut raw.server;
+        set(&mut s.listen, &self.listen);
+        if self.plaintext_listen.is_some() {
+            s.plaintext_listen = self.plaintext_listen.clone();
+        }
+        set(&mut s.max_connections, &self.max_connections);
+        set(
+            &mut s.tls_handshake_timeout_secs,
+            &self.tls_handshake_timeout,
+        );
+        set(&mut s.header_read_timeout_secs, &self.header_read_timeout);
+        set(&mut s.body_read_timeout_secs, &self.body_read_timeout);
+        set(&mut s.max_body_bytes, &self.max_body_bytes);
+        set(&mut s.shutdown_timeout_secs, &self.shutdown_timeout);
+        let t = &mut raw.tls;
+        if self.cert.is_some() {
+            t.cert = self.cert.clone();
+        }
+        if self.key.is_some() {
+            t.key = self.key.clone();
+        }
+        set(&mut t.cert_dir, &self.cert_dir);
+        set(&mut t.hosts, &self.cert_hosts);
+        let h = &mut raw.http2;
+        set(
+            &mut h.max_concurrent_streams,
+            &self.h2_max_concurrent_streams,
+        );
+        set(&mut h.initial_stream_window, &self.h2_initial_stream_window);
+        set(
+            &mut h.initial_connection_window,
+            &self.h2_initial_connection_window,
+        );
+        set(&mut h.keepalive_interval_secs, &self.h2_keepalive_interval);
+        set(&mut h.keepalive_timeout_secs, &self.h2_keepalive_timeout);
+        set(&mut h.max_header_list_size, &self.h2_max_header_list_size);
+        set(&mut h.max_send_buf_size, &self.h2_max_send_buf_size);
+        let b = &mut raw.hub;
+        set(&mut b.heartbeat_interval_secs, &self.heartbeat_interval);
+        set(&mut b.history_max_events, &self.history_max_events);
+        set(&mut b.history_max_bytes, &self.history_max_bytes);
+        set(&mut b.subscriber_queue, &self.subscriber_queue);
+        set(
+            &mut b.max_topics_per_subscription,
+            &self.max_topics_per_subscription,
+        );
+        set(&mut raw.log.format, &self.log_format);
+        set(&mut raw.log.filter, &self.log_filter);
+    }
+}
+
+/// Runs a parsed command line to completion.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        None => serve(&ServeArgs::default()),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Cert(args)) => cert(&args),
+        Some(Command::Publish(args)) => runtime()?.block_on(publish(args)),
+        Some(Command::Subscribe(args)) => runtime()?.block_on(subscribe(args)),
+    }
+}
+
+/// The server's runtime: one worker per core. With `tokio_unstable` (set in
+/// `.cargo/config.toml`) the LIFO slot is off, so a connection task woken by many of its
+/// streams runs after all of them and writes their frames in one go (see PERFORMANCE.md).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.build().map_err(|source| CliError::Io {
+        context: "cannot start the async runtime",
+        source,
+    })
+}
+
+fn serve(args: &ServeArgs) -> Result<(), CliError> {
+    let mut raw = match &args.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::default(),
+    };
+    args.apply(&mut raw);
+    let config = raw.validate()?;
+    init_tracing(&config.log);
+    let fd_limit = server::raise_fd_limit();
+    tracing::info!(fd_limit, "starting ssegate {}", env!("CARGO_PKG_VERSION"));
+    runtime()?.block_on(async move {
+        let server = Server::bind(config).await?;
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Sets up logging: text or JSON lines on standard error, filtered by `RUST_LOG` or the
+/// configured filter.
+pub fn init_tracing(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless: the first subscriber stays.
+    let _ = match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received");
+}
+
+fn cert(args: &CertArgs) -> Result<(), CliError> {
+    let local = certs::issue_server_cert(&args.dir, &args.hosts)?;
+    let p = &local.paths;
+    if local.ca_created {
+        println!("Created a local CA:    {}", p.ca_cert.display());
+    } else {
+        println!("Reused the local CA:   {}", p.ca_cert.display());
+    }
+    println!("Server certificate:    {}", p.server_cert.display());
+    println!("Server key:            {}", p.server_key.display());
+    println!("Hosts:                 {}", args.hosts.join(", "));
+    println!();
+    println!("{}", certs::trust_instructions(&p.ca_cert));
+    Ok(())
+}
+
+fn client_options(args: &TrustArgs) -> ClientOptions {
+    let trust = if args.insecure {
+        Trust::Insecure
+    } else {
+        let default_ca = PathBuf::from(DEFAULT_CERT_DIR).join("ca.pem");
+        let extra_ca = args
+            .cacert
+            .clone()
+            .or_else(|| default_ca.exists().then_some(default_ca));
+        Trust::Roots { extra_ca }
+    };
+    ClientOptions {
+        trust,
+        http1_only: args.http1,
+        ..ClientOptions::default()
+    }
+}
+
+async fn publish(args: PublishArgs) -> Result<(), CliError> {
+    let data = match args.data.as_deref() {
+        Some(data) if data != "-" => Bytes::from(data.to_owned()),
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|source| CliError::Io {
+                    context: "cannot read standard input",
+                    source,
+                })?;
+            Bytes::from(buf)
+        }
+    };
+    let opts = PublishOptions {
+        event: args.event,
+        id: args.id,
+        retry_ms: args.retry,
+    };
+    let id = client::publish(&args.url, data, &opts, &client_options(&args.trust)).await?;
+    println!("{id}");
+    Ok(())
+}
+
+async fn subscribe(args: SubscribeArgs) -> Result<(), CliError> {
+    let opts = SubscribeOptions {
+        last_event_id: args.last_event_id,
+        max_events: args.limit,
+        max_reconnects: args.max_reconnects,
+    };
+    let client = client_options(&args.trust);
+    client::subscribe(&args.url, &opts, &client, |event| {
+        print!("{}", client::format_event(event));
+    })
+    .await?;
+    Ok(())
+}

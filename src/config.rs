@@ -1,0 +1,545 @@
+//! Configuration: the TOML file's shape ([`RawConfig`], every field optional with a
+//! documented default) and its validated form ([`Config`], with `Duration`s and parsed
+//! addresses). Bad values are reported with the name of the key, before any port is bound.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+use crate::hub::HubConfig;
+
+/// Default TLS listen address: loopback only, so a first run exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Default directory of generated local certificates.
+pub const DEFAULT_CERT_DIR: &str = "certs";
+
+/// A configuration value that is wrong, or a file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or has unknown keys or wrong types.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, naming the key and line.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// The key, as `section.name`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The configuration file as written. Every key is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: listeners, connection limits and timeouts.
+    pub server: RawServer,
+    /// `[tls]`: certificate source.
+    pub tls: RawTls,
+    /// `[http2]`: HTTP/2 settings.
+    pub http2: RawHttp2,
+    /// `[hub]`: the SSE hub.
+    pub hub: RawHub,
+    /// `[log]`: logging.
+    pub log: RawLog,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    /// TLS listener address (`h2` and `http/1.1` by ALPN). Default `127.0.0.1:8443`.
+    pub listen: String,
+    /// Optional plaintext listener (HTTP/1.1 and h2c with prior knowledge), for running
+    /// behind a TLS-terminating proxy. Default: none.
+    pub plaintext_listen: Option<String>,
+    /// Most connections open at once; further ones wait in the kernel's backlog. Default 10000.
+    pub max_connections: usize,
+    /// Deadline for the TLS handshake, in seconds. Default 10.
+    pub tls_handshake_timeout_secs: f64,
+    /// Deadline for a connection's first complete request headers (and, on HTTP/1.1, for
+    /// each request's headers), in seconds. Default 10. Never applies to open streams.
+    pub header_read_timeout_secs: f64,
+    /// Deadline for reading a publish request's body, in seconds. Default 30.
+    pub body_read_timeout_secs: f64,
+    /// Largest accepted request body (an event's data), in bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// How long graceful shutdown waits for connections to close, in seconds. Default 10.
+    pub shutdown_timeout_secs: f64,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain (leaf first). With `key`; when both are unset, a local CA and
+    /// a server certificate are generated in `cert_dir`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Directory of the generated local CA and server certificate. Default `certs`.
+    pub cert_dir: PathBuf,
+    /// Host names and IP addresses the generated certificate covers.
+    /// Default `localhost`, `127.0.0.1`, `::1`.
+    pub hosts: Vec<String>,
+}
+
+/// `[http2]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHttp2 {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may open on one connection;
+    /// browsers honour it, and every EventSource is one stream. Default 512.
+    pub max_concurrent_streams: u32,
+    /// Receive window of each stream (request bodies), in bytes. Default 256 KiB.
+    pub initial_stream_window: u32,
+    /// Receive window of a connection, in bytes. Default 1 MiB.
+    pub initial_connection_window: u32,
+    /// Interval of keep-alive PINGs that detect dead peers, in seconds; 0 turns them off.
+    /// Default 30.
+    pub keepalive_interval_secs: f64,
+    /// How long a PING may go unanswered before the connection is closed, in seconds.
+    /// Default 20.
+    pub keepalive_timeout_secs: f64,
+    /// Largest accepted request header list, in bytes. Default 16 KiB.
+    pub max_header_list_size: u32,
+    /// Most bytes buffered per stream waiting for the client's flow-control window. It
+    /// bounds what a stalled stream holds (hyper's default, ~400 KiB, is too much for
+    /// thousands of SSE streams). Default 32 KiB.
+    pub max_send_buf_size: usize,
+}
+
+/// `[hub]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHub {
+    /// A comment is sent on a stream silent for this long, in seconds. Default 15.
+    pub heartbeat_interval_secs: f64,
+    /// Events kept for `Last-Event-ID` replay, all topics together. Default 10000.
+    pub history_max_events: usize,
+    /// Bytes of encoded events kept for replay. Default 16 MiB.
+    pub history_max_bytes: usize,
+    /// Events queued for one subscriber before its stream is ended as too slow. Default 256.
+    pub subscriber_queue: usize,
+    /// Topics one stream may subscribe to. Default 64.
+    pub max_topics_per_subscription: usize,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// `text` (default) or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `ssegate=debug`. Default `info`; `RUST_LOG`
+    /// overrides it.
+    pub filter: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            plaintext_listen: None,
+            max_connections: 10_000,
+            tls_handshake_timeout_secs: 10.0,
+            header_read_timeout_secs: 10.0,
+            body_read_timeout_secs: 30.0,
+            max_body_bytes: 1 << 20,
+            shutdown_timeout_secs: 10.0,
+        }
+    }
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            cert_dir: PathBuf::from(DEFAULT_CERT_DIR),
+            hosts: crate::certs::DEFAULT_HOSTS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl Default for RawHttp2 {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 512,
+            initial_stream_window: 256 << 10,
+            initial_connection_window: 1 << 20,
+            keepalive_interval_secs: 30.0,
+            keepalive_timeout_secs: 20.0,
+            max_header_list_size: 16 << 10,
+            max_send_buf_size: 32 << 10,
+        }
+    }
+}
+
+impl Default for RawHub {
+    fn default() -> Self {
+        let hub = HubConfig::default();
+        Self {
+            heartbeat_interval_secs: 15.0,
+            history_max_events: hub.history_max_events,
+            history_max_bytes: hub.history_max_bytes,
+            subscriber_queue: hub.subscriber_queue,
+            max_topics_per_subscription: hub.max_topics_per_subscription,
+        }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listeners, limits and timeouts.
+    pub server: ServerConfig,
+    /// Where the certificate comes from.
+    pub tls: TlsSource,
+    /// HTTP/2 settings.
+    pub http2: Http2Config,
+    /// Hub settings.
+    pub hub: HubConfig,
+    /// Heartbeat interval of every stream.
+    pub heartbeat_interval: Duration,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Validated `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// TLS listener.
+    pub listen: SocketAddr,
+    /// Plaintext listener.
+    pub plaintext_listen: Option<SocketAddr>,
+    /// Connection limit.
+    pub max_connections: usize,
+    /// TLS handshake deadline.
+    pub tls_handshake_timeout: Duration,
+    /// First-request (and HTTP/1.1 header) deadline.
+    pub header_read_timeout: Duration,
+    /// Publish body deadline.
+    pub body_read_timeout: Duration,
+    /// Publish body limit.
+    pub max_body_bytes: usize,
+    /// Drain deadline.
+    pub shutdown_timeout: Duration,
+}
+
+/// Where the server certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files from elsewhere (e.g. ACME).
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// The local CA and server certificate in `dir`, generated when missing.
+    Local {
+        /// Certificate directory.
+        dir: PathBuf,
+        /// Covered hosts.
+        hosts: Vec<String>,
+    },
+}
+
+/// Validated `[http2]`.
+#[derive(Debug, Clone)]
+pub struct Http2Config {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: u32,
+    /// Per-stream receive window.
+    pub initial_stream_window: u32,
+    /// Per-connection receive window.
+    pub initial_connection_window: u32,
+    /// Keep-alive PING interval; `None` turns PINGs off.
+    pub keepalive_interval: Option<Duration>,
+    /// Keep-alive PING timeout.
+    pub keepalive_timeout: Duration,
+    /// Header list limit.
+    pub max_header_list_size: u32,
+    /// Per-stream send buffer cap.
+    pub max_send_buf_size: usize,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated `[log]`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Format.
+    pub format: LogFormat,
+    /// tracing filter directives.
+    pub filter: String,
+}
+
+impl RawConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error is toml's message, which names the key and line.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Checks every value and converts it to its working form.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let s = self.server;
+        let server = ServerConfig {
+            listen: parse_addr("server.listen", &s.listen)?,
+            plaintext_listen: s
+                .plaintext_listen
+                .filter(|a| !a.is_empty())
+                .map(|a| parse_addr("server.plaintext_listen", &a))
+                .transpose()?,
+            max_connections: positive("server.max_connections", s.max_connections)?,
+            tls_handshake_timeout: secs(
+                "server.tls_handshake_timeout_secs",
+                s.tls_handshake_timeout_secs,
+            )?,
+            header_read_timeout: secs(
+                "server.header_read_timeout_secs",
+                s.header_read_timeout_secs,
+            )?,
+            body_read_timeout: secs("server.body_read_timeout_secs", s.body_read_timeout_secs)?,
+            max_body_bytes: positive("server.max_body_bytes", s.max_body_bytes)?,
+            shutdown_timeout: secs("server.shutdown_timeout_secs", s.shutdown_timeout_secs)?,
+        };
+        let tls = match (self.tls.cert, self.tls.key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => {
+                if self.tls.hosts.is_empty() {
+                    return invalid("tls.hosts", "at least one host is needed");
+                }
+                TlsSource::Local {
+                    dir: self.tls.cert_dir,
+                    hosts: self.tls.hosts,
+                }
+            }
+            (Some(_), None) => return invalid("tls.key", "`tls.cert` is set but not `tls.key`"),
+            (None, Some(_)) => return invalid("tls.cert", "`tls.key` is set but not `tls.cert`"),
+        };
+        let h = self.http2;
+        let http2 = Http2Config {
+            max_concurrent_streams: positive(
+                "http2.max_concurrent_streams",
+                h.max_concurrent_streams,
+            )?,
+            initial_stream_window: window("http2.initial_stream_window", h.initial_stream_window)?,
+            initial_connection_window: window(
+                "http2.initial_connection_window",
+                h.initial_connection_window,
+            )?,
+            keepalive_interval: if h.keepalive_interval_secs == 0.0 {
+                None
+            } else {
+                Some(secs(
+                    "http2.keepalive_interval_secs",
+                    h.keepalive_interval_secs,
+                )?)
+            },
+            keepalive_timeout: secs("http2.keepalive_timeout_secs", h.keepalive_timeout_secs)?,
+            max_header_list_size: at_least(
+                "http2.max_header_list_size",
+                h.max_header_list_size,
+                1024,
+            )?,
+            max_send_buf_size: at_least("http2.max_send_buf_size", h.max_send_buf_size, 1024)?,
+        };
+        let b = self.hub;
+        let hub = HubConfig {
+            history_max_events: b.history_max_events,
+            history_max_bytes: b.history_max_bytes,
+            subscriber_queue: positive("hub.subscriber_queue", b.subscriber_queue)?,
+            max_topics_per_subscription: positive(
+                "hub.max_topics_per_subscription",
+                b.max_topics_per_subscription,
+            )?,
+        };
+        let heartbeat_interval = secs("hub.heartbeat_interval_secs", b.heartbeat_interval_secs)?;
+        let format = match self.log.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return invalid("log.format", format!("{other:?}: expected text or json")),
+        };
+        Ok(Config {
+            server,
+            tls,
+            http2,
+            hub,
+            heartbeat_interval,
+            log: LogConfig {
+                format,
+                filter: self.log.filter,
+            },
+        })
+    }
+}
+
+impl Default for Config {
+    /// The embedded defaults: what `ssegate serve` runs with no arguments.
+    fn default() -> Self {
+        // The defaults are constants that `validate` accepts; a unit test pins that.
+        RawConfig::default()
+            .validate()
+            .unwrap_or_else(|e| unreachable!("default config is invalid: {e}"))
+    }
+}
+
+fn invalid<T>(key: &'static str, reason: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    })
+}
+
+fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .or_else(|_| invalid(key, format!("{value:?} is not an IP address and port")))
+}
+
+fn secs(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    if !(value > 0.0 && value <= 86_400.0 * 365.0) {
+        return invalid(key, format!("{value} is not a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display>(
+    key: &'static str,
+    value: T,
+) -> Result<T, ConfigError> {
+    if value <= T::default() {
+        return invalid(key, format!("{value} must be positive"));
+    }
+    Ok(value)
+}
+
+fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &'static str,
+    value: T,
+    min: T,
+) -> Result<T, ConfigError> {
+    if value < min {
+        return invalid(key, format!("{value} is below the minimum of {min}"));
+    }
+    Ok(value)
+}
+
+/// HTTP/2 windows are at least the protocol's default and at most 2^31 - 1 (RFC 9113 6.9).
+fn window(key: &'static str, value: u32) -> Result<u32, ConfigError> {
+    if !(65_535..=(1 << 31) - 1).contains(&value) {
+        return invalid(key, format!("{value} is outside 65535..=2147483647"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::default();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert!(config.http2.max_concurrent_streams >= 256);
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
+        assert!(matches!(config.tls, TlsSource::Local { .. }));
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let raw = RawConfig::from_toml(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[hub]\nheartbeat_interval_secs = 0.5\n",
+        )
+        .unwrap();
+        let config = raw.validate().unwrap();
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.heartbeat_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = RawConfig::from_toml("[hub]\nheartbeat = 3\n").unwrap_err();
+        assert!(err.contains("heartbeat"), "{err}");
+        let err = RawConfig::from_toml("[nope]\n").unwrap_err();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            ("[server]\nlisten = \"localhost\"", "server.listen"),
+            (
+                "[hub]\nheartbeat_interval_secs = 0",
+                "hub.heartbeat_interval_secs",
+            ),
+            (
+                "[http2]\ninitial_stream_window = 10",
+                "http2.initial_stream_window",
+            ),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            ("[tls]\ncert = \"a.pem\"", "tls.key"),
+        ];
+        for (toml, key) in cases {
+            let err = RawConfig::from_toml(toml).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = RawConfig::from_toml("[server]\nmax_connections = \"many\"").unwrap_err();
+        assert!(err.contains("max_connections"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! One connection: TLS handshake with a deadline, protocol choice, and serving HTTP/1.1 or
+//! HTTP/2 until the peer leaves or the server drains.
+//!
+//! On TLS the protocol is the one negotiated by ALPN (`h2`, else HTTP/1.1): it is never
+//! guessed from the bytes. On the plaintext listener hyper-util's auto builder tells h2c
+//! (prior knowledge) from HTTP/1.1 by the connection preface.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use http::Request;
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::{conn::auto, graceful::Watcher},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+    sync::watch,
+};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use crate::{
+    config::{Config, Http2Config},
+    routes::App,
+    tls::ALPN_H2,
+};
+
+/// Which listener a connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The TLS listener.
+    Tls,
+    /// The plaintext listener (HTTP/1.1 and h2c).
+    Plaintext,
+}
+
+/// What every connection task shares.
+pub struct ConnContext {
+    app: App,
+    acceptor: TlsAcceptor,
+    http2: Http2Config,
+    handshake_timeout: Duration,
+    header_read_timeout: Duration,
+    force_close: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for ConnContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnContext").finish_non_exhaustive()
+    }
+}
+
+impl ConnContext {
+    /// Context for connections served with `config`; `force_close` signals the end of the
+    /// drain deadline.
+    pub fn new(
+        app: App,
+        acceptor: TlsAcceptor,
+        config: &Config,
+        force_close: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            app,
+            acceptor,
+            http2: config.http2.clone(),
+            handshake_timeout: config.server.tls_handshake_timeout,
+            header_read_timeout: config.server.header_read_timeout,
+            force_close,
+        }
+    }
+}
+
+/// Spawns the tasks hyper creates (one per HTTP/2 stream) inside the connection's span, so
+/// stream logs carry the client address.
+#[derive(Debug, Clone, Copy)]
+struct SpanExecutor;
+
+impl<F> hyper::rt::Executor<F> for SpanExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(fut.in_current_span());
+    }
+}
+
+/// Serves one accepted TCP connection to its end; `graceful` tells it when the server
+/// drains. Errors are the peer's business (resets, bad requests, handshake failures) and are
+/// logged at debug.
+pub async fn serve(
+    ctx: Arc<ConnContext>,
+    graceful: Watcher,
+    stream: TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+) {
+    let span = tracing::debug_span!("conn", client.addr = %peer, proto = tracing::field::Empty);
+    async move {
+        // SSE frames are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        tracing::debug!(?transport, "accepted");
+        match transport {
+            Transport::Plaintext => serve_http(&ctx, graceful, stream, Protocol::Auto).await,
+            Transport::Tls => {
+                let handshake = ctx.acceptor.accept(stream);
+                let tls = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let protocol = if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
+                    Protocol::Http2
+                } else {
+                    // No ALPN at all means HTTP/1.1 (RFC 7301: the client did not offer h2).
+                    Protocol::Http1
+                };
+                serve_http(&ctx, graceful, tls, protocol).await;
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Http1,
+    Http2,
+    Auto,
+}
+
+/// Applies the HTTP/2 settings to hyper's HTTP/2 builder (a macro because hyper's own
+/// builder and the auto builder's HTTP/2 view are different types with the same methods).
+macro_rules! apply_http2 {
+    ($builder:expr, $config:expr) => {{
+        let c: &Http2Config = $config;
+        $builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(c.max_concurrent_streams)
+            .initial_stream_window_size(c.initial_stream_window)
+            .initial_connection_window_size(c.initial_connection_window)
+            .keep_alive_interval(c.keepalive_interval)
+            .keep_alive_timeout(c.keepalive_timeout)
+            .max_header_list_size(c.max_header_list_size)
+            .max_send_buf_size(c.max_send_buf_size);
+    }};
+}
+
+async fn serve_http<I>(ctx: &ConnContext, graceful: Watcher, io: I, protocol: Protocol)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = tracing::Span::current();
+    span.record(
+        "proto",
+        match protocol {
+            Protocol::Http1 => "http/1.1",
+            Protocol::Http2 => "h2",
+            Protocol::Auto => "plaintext",
+        },
+    );
+    // The header timeout of HTTP/1.1 is hyper's; HTTP/2 has none, so the first request's
+    // deadline is kept here. Open streams are never cut.
+    let got_request = Arc::new(AtomicBool::new(false));
+    let service = {
+        let app = ctx.app.clone();
+        let got_request = got_request.clone();
+        service_fn(move |req: Request<Incoming>| {
+            got_request.store(true, Ordering::Relaxed);
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        })
+    };
+    let mut builder = auto::Builder::new(SpanExecutor);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.header_read_timeout)
+        .max_buf_size(64 << 10);
+    apply_http2!(builder.http2(), &ctx.http2);
+    let builder = match protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+        Protocol::Auto => builder,
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let conn = graceful.watch(conn.into_owned());
+    let mut force_close = ctx.force_close.clone();
+    let first_request_deadline = async {
+        tokio::time::sleep(ctx.header_read_timeout).await;
+        if got_request.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        res = conn => match res {
+            Ok(()) => tracing::debug!("closed"),
+            Err(e) => tracing::debug!(error = %e, "closed with error"),
+        },
+        _ = force_close.wait_for(|closed| *closed) => {
+            tracing::debug!("closed at the shutdown deadline");
+        }
+        () = first_request_deadline => {
+            tracing::debug!("no request within the header timeout; closing");
+        }
+    }
+}

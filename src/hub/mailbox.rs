@@ -1,0 +1,150 @@
+//! A subscriber's mailbox: the bounded queue between the hub (which pushes encoded frames
+//! while publishing) and the subscriber's response body (which takes them when the
+//! connection can send).
+
+use std::{
+    collections::VecDeque,
+    sync::{Mutex, MutexGuard},
+    task::{Context, Poll, Waker},
+};
+
+use bytes::Bytes;
+
+/// Why the hub closed a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The subscriber did not keep up: its queue was full when an event arrived. Its
+    /// stream ends so the client reconnects and resumes from the history.
+    Overflow,
+    /// The hub is shutting down.
+    Shutdown,
+}
+
+/// What [`Mailbox::poll_take`] hands to the body.
+#[derive(Debug)]
+pub enum Taken {
+    /// Frames, oldest first.
+    Frames,
+    /// The mailbox is closed and empty.
+    Closed(CloseReason),
+}
+
+/// The queue plus the waker of the body waiting on it. A plain mutex: it is held for a
+/// push or a drain, never across an await, and the two sides rarely contend.
+#[derive(Debug)]
+pub struct Mailbox {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    queue: VecDeque<Bytes>,
+    waker: Option<Waker>,
+    closed: Option<CloseReason>,
+}
+
+impl Mailbox {
+    /// An empty mailbox holding at most `capacity` frames.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Queues a frame and returns the waker to wake once the caller has released its own
+    /// locks. A full queue closes the mailbox with [`CloseReason::Overflow`]: the publisher
+    /// never waits for a slow subscriber, and the memory a subscriber holds stays bounded.
+    pub fn push(&self, frame: &Bytes) -> Option<Waker> {
+        let mut inner = self.lock();
+        if inner.closed.is_some() {
+            return None;
+        }
+        if inner.queue.len() >= self.capacity {
+            inner.closed = Some(CloseReason::Overflow);
+        } else {
+            inner.queue.push_back(frame.clone());
+        }
+        inner.waker.take()
+    }
+
+    /// Closes the mailbox; frames already queued are still delivered before the end.
+    pub fn close(&self, reason: CloseReason) -> Option<Waker> {
+        let mut inner = self.lock();
+        inner.closed.get_or_insert(reason);
+        inner.waker.take()
+    }
+
+    /// Moves up to `max` queued frames into `out`, or registers the waker when there is
+    /// nothing to take.
+    pub fn poll_take(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Taken> {
+        let mut inner = self.lock();
+        if !inner.queue.is_empty() {
+            let n = inner.queue.len().min(max);
+            out.extend(inner.queue.drain(..n));
+            return Poll::Ready(Taken::Frames);
+        }
+        if let Some(reason) = inner.closed {
+            return Poll::Ready(Taken::Closed(reason));
+        }
+        match &inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The number of frames waiting.
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// True when no frame is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every
+        // critical section is a single push, drain or flag write), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    #[test]
+    fn overflow_closes_after_the_queued_frames() {
+        let mailbox = Mailbox::new(2);
+        for i in 0..3u8 {
+            mailbox.push(&Bytes::from(vec![i]));
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        assert!(matches!(
+            mailbox.poll_take(&mut cx, 10, &mut out),
+            Poll::Ready(Taken::Frames)
+        ));
+        assert_eq!(out, vec![Bytes::from(vec![0]), Bytes::from(vec![1])]);
+        assert!(matches!(
+            mailbox.poll_take(&mut cx, 10, &mut out),
+            Poll::Ready(Taken::Closed(CloseReason::Overflow))
+        ));
+    }
+
+    #[test]
+    fn empty_open_mailbox_is_pending() {
+        let mailbox = Mailbox::new(2);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(mailbox.poll_take(&mut cx, 10, &mut Vec::new()).is_pending());
+        assert!(
+            mailbox.push(&Bytes::from_static(b"x")).is_some(),
+            "waker handed back"
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! HTTP routes: the request handler shared by every listener and protocol.
+//!
+//! | route | method | what |
+//! | --- | --- | --- |
+//! | `/` | GET | the demo page |
+//! | `/healthz` | GET, HEAD | liveness and hub counters (JSON) |
+//! | `/events/{topic}` | GET | subscribe to one topic |
+//! | `/events/{topic}` | POST | publish the body to the topic |
+//! | `/events?topic=a&topic=b` | GET | subscribe to several topics on one stream |
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::{
+    body::ResponseBody,
+    hub::{Hub, PublishError, Resume, SubscribeError, TopicName},
+    sse::{EventFields, SseBody, StreamLimits},
+};
+
+/// Path prefix of the hub's API.
+const EVENTS: &str = "/events";
+
+/// Response header telling how a `Last-Event-ID` resumption went: `live` (none asked),
+/// `complete` (every later event is replayed) or `gap` (unknown or evicted id).
+pub const REPLAY_HEADER: &str = "ssegate-replay";
+
+/// Settings the handler needs.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Heartbeat interval of streams.
+    pub heartbeat_interval: Duration,
+    /// Largest publish body.
+    pub max_body_bytes: usize,
+    /// Deadline for reading a publish body.
+    pub body_read_timeout: Duration,
+}
+
+/// The request handler. Cheap to clone: one per connection.
+#[derive(Debug, Clone)]
+pub struct App {
+    hub: Arc<Hub>,
+    config: Arc<RouteConfig>,
+}
+
+impl App {
+    /// A handler serving `hub`.
+    pub fn new(hub: Arc<Hub>, config: RouteConfig) -> Self {
+        Self {
+            hub,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Answers one request. Never fails: every error is a response.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        if path == "/" {
+            return match *req.method() {
+                Method::GET | Method::HEAD => {
+                    let page = crate::demo::demo_page();
+                    page.map(ResponseBody::Full)
+                }
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        if path == "/healthz" {
+            return match *req.method() {
+                Method::GET | Method::HEAD => self.health(),
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        if path == EVENTS {
+            return match *req.method() {
+                Method::GET => {
+                    let topics = query_pairs(&req)
+                        .filter(|(k, _)| k == "topic")
+                        .map(|(_, v)| TopicName::parse(&v))
+                        .collect::<Result<Vec<_>, _>>();
+                    match topics {
+                        Ok(topics) => self.subscribe(&req, topics),
+                        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid `topic`: {e}")),
+                    }
+                }
+                _ => method_not_allowed("GET"),
+            };
+        }
+        if let Some(name) = path.strip_prefix("/events/") {
+            let topic = match TopicName::parse(name) {
+                Ok(topic) => topic,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid topic: {e}")),
+            };
+            return match *req.method() {
+                Method::GET => self.subscribe(&req, vec![topic]),
+                Method::POST => self.publish(req, topic).await,
+                _ => method_not_allowed("GET, POST"),
+            };
+        }
+        error(StatusCode::NOT_FOUND, format!("no route for {path}"))
+    }
+
+    fn health(&self) -> Response<ResponseBody> {
+        let body = serde_json::json!({ "status": "ok", "hub": self.hub.stats() });
+        json(StatusCode::OK, &body)
+    }
+
+    fn subscribe<B>(&self, req: &Request<B>, topics: Vec<TopicName>) -> Response<ResponseBody> {
+        let mut limits = StreamLimits::default();
+        let mut last_event_id = None;
+        for (key, value) in query_pairs(req) {
+            match key.as_ref() {
+                "limit" => match value.parse::<u64>() {
+                    Ok(n) if n > 0 => limits.max_events = Some(n),
+                    _ => return bad_param("limit", "a positive whole number of events"),
+                },
+                "timeout" => match value.parse::<f64>() {
+                    Ok(s) if s > 0.0 && s <= 86_400.0 => {
+                        limits.max_duration = Some(Duration::from_secs_f64(s))
+                    }
+                    _ => {
+                        return bad_param("timeout", "a positive number of seconds, at most 86400")
+                    }
+                },
+                "last_event_id" => last_event_id = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        // The header (sent by EventSource on reconnection) wins over the query parameter
+        // (which only a first connection can carry).
+        if let Some(value) = req.headers().get("last-event-id") {
+            match value.to_str() {
+                Ok(id) => last_event_id = Some(id.to_owned()),
+                Err(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "`Last-Event-ID` header is not visible ASCII",
+                    )
+                }
+            }
+        }
+        let last_event_id = last_event_id.filter(|id| !id.is_empty());
+        let subscription = match self.hub.subscribe(topics, last_event_id.as_deref()) {
+            Ok(s) => s,
+            Err(e @ SubscribeError::Closed) => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        let replay = match subscription.resume() {
+            Resume::Live => "live",
+            Resume::Complete => "complete",
+            Resume::Gap => "gap",
+        };
+        tracing::debug!(
+            topics = ?subscription.topics().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            replay,
+            "stream opened"
+        );
+        let body = SseBody::new(
+            subscription,
+            self.config.heartbeat_interval,
+            limits,
+            last_event_id.as_deref(),
+        );
+        let mut response = Response::new(ResponseBody::Sse(Box::new(body)));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // nginx buffers proxied responses unless told otherwise.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert(REPLAY_HEADER, HeaderValue::from_static(replay));
+        response
+    }
+
+    async fn publish<B>(&self, req: Request<B>, topic: TopicName) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut event_type = None;
+        let mut id = None;
+        let mut retry_ms = None;
+        for (key, value) in query_pairs(&req) {
+            match key.as_ref() {
+                "event" => event_type = Some(value.into_owned()),
+                "id" => id = Some(value.into_owned()),
+                "retry" => match value.parse::<u64>() {
+                    Ok(ms) => retry_ms = Some(ms),
+                    Err(_) => return bad_param("retry", "a whole number of milliseconds"),
+                },
+                _ => {}
+            }
+        }
+        let fields = match EventFields::new(event_type, retry_ms) {
+            Ok(fields) => fields,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        let data = match self.read_body(req).await {
+            Ok(data) => data,
+            Err(response) => return response,
+        };
+        match self.hub.publish(&topic, id, &fields, &data) {
+            Ok(published) => {
+                tracing::debug!(%topic, id = %published.id, receivers = published.receivers, "published");
+                json(StatusCode::OK, &serde_json::json!({ "id": published.id }))
+            }
+            Err(e @ PublishError::DuplicateId(_)) => error(StatusCode::CONFLICT, e.to_string()),
+            Err(e @ PublishError::Closed) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+
+    /// Reads a publish body: bounded in size and time, UTF-8.
+    async fn read_body<B>(&self, req: Request<B>) -> Result<String, Response<ResponseBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.config.max_body_bytes;
+        let too_large = || {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body is larger than the limit of {limit} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let collect = Limited::new(req.into_body(), limit).collect();
+        let bytes = match tokio::time::timeout(self.config.body_read_timeout, collect).await {
+            Err(_) => {
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body was not received in time",
+                ))
+            }
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+            Ok(Err(e)) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read body: {e}"),
+                ))
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+        };
+        String::from_utf8(bytes.to_vec()).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "body is not valid UTF-8 (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })
+    }
+}
+
+fn query_pairs<B>(req: &Request<B>) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A JSON error response: `{"error": "..."}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response<ResponseBody> {
+    json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+fn bad_param(name: &str, expected: &str) -> Response<ResponseBody> {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("invalid `{name}`: expected {expected}"),
+    )
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; allowed: {allow}"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}

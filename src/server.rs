@@ -1,0 +1,273 @@
+//! The server: binds the listeners, runs the accept loop, and drains on shutdown.
+//!
+//! Accepting never fails the server: an accept error (out of file descriptors, a peer that
+//! reset before accept) is logged and retried after a short back-off. Each connection runs
+//! in its own task, spawned before the TLS handshake so a slow client never holds up the
+//! loop, and holds a permit of the connection limit.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{watch, Semaphore},
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::{
+    certs,
+    config::{Config, TlsSource},
+    conn::{self, ConnContext, Transport},
+    hub::Hub,
+    routes::{App, RouteConfig},
+    tls,
+};
+
+/// File descriptors the process asks for at start (the hard limit may cap it).
+pub const FD_LIMIT: u64 = 20_000;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The local certificates could not be created or read.
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
+    /// The certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A server whose listeners are bound: ready to [`run`](Server::run).
+pub struct Server {
+    tls_listener: TcpListener,
+    plaintext_listener: Option<TcpListener>,
+    acceptor: TlsAcceptor,
+    hub: Arc<Hub>,
+    config: Config,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("tls_addr", &self.tls_addr())
+            .field("plaintext_addr", &self.plaintext_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads (or generates) the certificate and binds the listeners.
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let tls_config = match &config.tls {
+            TlsSource::Files { cert, key } => tls::server_config(cert, key)?,
+            TlsSource::Local { dir, hosts } => {
+                let local = certs::ensure_local_certs(dir, hosts)?;
+                if local.ca_created || local.server_issued {
+                    tracing::info!(
+                        ca = %local.paths.ca_cert.display(),
+                        cert = %local.paths.server_cert.display(),
+                        "generated local certificates; trust the CA to avoid browser warnings (`ssegate cert` prints how)"
+                    );
+                }
+                tracing::info!(
+                    ca = %local.paths.ca_cert.display(),
+                    cert = %local.paths.server_cert.display(),
+                    key = %local.paths.server_key.display(),
+                    "using local certificate"
+                );
+                tls::server_config(&local.paths.server_cert, &local.paths.server_key)?
+            }
+        };
+        let tls_listener = bind(config.server.listen).await?;
+        let plaintext_listener = match config.server.plaintext_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            tls_listener,
+            plaintext_listener,
+            acceptor: TlsAcceptor::from(tls_config),
+            hub: Hub::new(config.hub.clone()),
+            config,
+        })
+    }
+
+    /// The bound TLS address (useful with port 0).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_listener
+            .local_addr()
+            .unwrap_or(self.config.server.listen)
+    }
+
+    /// The bound plaintext address, if any.
+    pub fn plaintext_addr(&self) -> Option<SocketAddr> {
+        self.plaintext_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The hub this server serves.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Serves until `shutdown` completes, then drains: stops accepting, sends GOAWAY (or
+    /// closes idle HTTP/1.1 connections), ends every event stream so clients reconnect
+    /// elsewhere, and waits for connections to close, at most the configured
+    /// `shutdown_timeout`; connections still open then are closed.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            tls_listener,
+            plaintext_listener,
+            acceptor,
+            hub,
+            config,
+        } = self;
+        let app = App::new(
+            hub.clone(),
+            RouteConfig {
+                heartbeat_interval: config.heartbeat_interval,
+                max_body_bytes: config.server.max_body_bytes,
+                body_read_timeout: config.server.body_read_timeout,
+            },
+        );
+        let graceful = GracefulShutdown::new();
+        let (force_close, force_rx) = watch::channel(false);
+        let ctx = Arc::new(ConnContext::new(app, acceptor, &config, force_rx));
+        let permits = Arc::new(Semaphore::new(config.server.max_connections));
+        let accepted = AtomicU64::new(0);
+        tracing::info!(
+            tls = %tls_listener.local_addr().map_or("?".into(), |a| a.to_string()),
+            plaintext = ?plaintext_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            "listening"
+        );
+
+        tokio::pin!(shutdown);
+        let mut backoff = AcceptBackoff::default();
+        loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let accepted_conn = tokio::select! {
+                () = &mut shutdown => break,
+                res = tls_listener.accept() => res.map(|(s, a)| (s, a, Transport::Tls)),
+                res = accept_optional(plaintext_listener.as_ref()) => {
+                    res.map(|(s, a)| (s, a, Transport::Plaintext))
+                }
+            };
+            match accepted_conn {
+                Ok((stream, peer, transport)) => {
+                    backoff.reset();
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    let ctx = ctx.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        conn::serve(ctx, watcher, stream, peer, transport).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    drop(permit);
+                    let delay = backoff.next();
+                    tracing::warn!(error = %e, retry_in = ?delay, "accept failed");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        drop(tls_listener);
+        drop(plaintext_listener);
+
+        tracing::info!("shutting down: draining connections");
+        let drain = graceful.shutdown();
+        tokio::pin!(drain);
+        // Poll the drain once so GOAWAY is signalled before the streams end: clients then
+        // reconnect to another server instead of this one.
+        tokio::select! {
+            biased;
+            () = &mut drain => {}
+            () = std::future::ready(()) => {}
+        }
+        hub.shutdown();
+        let deadline = config.server.shutdown_timeout;
+        if tokio::time::timeout(deadline, drain).await.is_err() {
+            tracing::warn!(
+                ?deadline,
+                "shutdown deadline reached; closing remaining connections"
+            );
+            let _ = force_close.send(true);
+        }
+        let stats = hub.stats();
+        tracing::info!(
+            connections = accepted.load(Ordering::Relaxed),
+            published = stats.published,
+            subscriptions = stats.subscriptions,
+            overflows = stats.overflows,
+            "server stopped"
+        );
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+async fn accept_optional(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Back-off after accept errors: resource exhaustion (EMFILE) clears only when connections
+/// close, so retrying at once would spin.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    fn next(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(5u64 << self.failures.min(8))
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Raises the soft limit on open files towards [`FD_LIMIT`]: every connection is one, and
+/// the default soft limit (1024) caps a server long before memory does.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(FD_LIMIT) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open files limit");
+            0
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The response body of one SSE subscription: the opening comment, the replay, live events,
+//! heartbeats, and the end of the stream (limit, timeout, overflow or shutdown).
+//!
+//! Heartbeats need no task and no timer reset per event: each stream has one timer that
+//! ticks every half interval at a random phase, and a tick sends a comment only if nothing
+//! was sent since the previous tick. Silence never lasts longer than the interval, and
+//! heartbeats of different streams never line up, even on streams that received the same
+//! event at the same instant (synchronized pings are what makes nginx+nchan's p99 jump).
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use tokio::time::{Instant, Sleep};
+
+use crate::{
+    hub::{mailbox::CloseReason, Next, Resume, Subscription},
+    sse::event::{encode_notice, GAP_EVENT_TYPE, HEARTBEAT_COMMENT, OPEN_COMMENT},
+};
+
+/// Most events sent in one DATA frame: a busy stream catches up in few frames, and one
+/// frame stays far below any window.
+const MAX_BATCH: usize = 64;
+
+/// Optional ends of a stream, for clients that need finite responses (load tools such as
+/// h2load count a request only when its response ends).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamLimits {
+    /// End the stream after this many events.
+    pub max_events: Option<u64>,
+    /// End the stream after this long.
+    pub max_duration: Option<Duration>,
+}
+
+/// Why a stream ended (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `limit` events were sent.
+    Limit,
+    /// `timeout` elapsed.
+    Timeout,
+    /// The subscriber fell behind and its queue overflowed.
+    Overflow,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client went away (the body was dropped before it ended).
+    ClientGone,
+}
+
+/// The body of an SSE response.
+#[derive(Debug)]
+pub struct SseBody {
+    subscription: Subscription,
+    prelude: Option<Bytes>,
+    tick_every: Duration,
+    next_tick: Instant,
+    deadline: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+    remaining: Option<u64>,
+    sent_since_tick: bool,
+    scratch: Vec<Bytes>,
+    delivered: u64,
+    ended: Option<EndReason>,
+}
+
+impl SseBody {
+    /// A body streaming `subscription`, with a heartbeat comment whenever the stream was
+    /// silent for `heartbeat_interval`. When the subscription resumes with a gap, the
+    /// first event is an `ssegate-gap` notice (no id, so the client's last id is kept).
+    pub fn new(
+        subscription: Subscription,
+        heartbeat_interval: Duration,
+        limits: StreamLimits,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        let mut prelude = BytesMut::from(OPEN_COMMENT);
+        if *subscription.resume() == Resume::Gap {
+            prelude.extend_from_slice(&gap_notice(last_event_id));
+        }
+        let now = Instant::now();
+        let tick_every = (heartbeat_interval / 2).max(Duration::from_millis(1));
+        let next_tick = now + tick_every.mul_f64(fastrand::f64());
+        let deadline = limits.max_duration.map(|d| now + d);
+        let first_wake = deadline.map_or(next_tick, |d| d.min(next_tick));
+        Self {
+            subscription,
+            prelude: Some(prelude.freeze()),
+            tick_every,
+            next_tick,
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(first_wake)),
+            remaining: limits.max_events,
+            sent_since_tick: true,
+            scratch: Vec::new(),
+            delivered: 0,
+            ended: None,
+        }
+    }
+
+    fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.ended = Some(reason);
+        Poll::Ready(None)
+    }
+
+    /// Events first, then the timer: a due heartbeat is skipped when an event goes out.
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let max = self.remaining.map_or(MAX_BATCH, |r| {
+            usize::try_from(r).unwrap_or(MAX_BATCH).min(MAX_BATCH)
+        });
+        if max == 0 {
+            self.ended = Some(EndReason::Limit);
+            return Poll::Ready(None);
+        }
+        self.scratch.clear();
+        match self.subscription.poll_next(cx, max, &mut self.scratch) {
+            Poll::Ready(Next::Frames) => {
+                let count = self.scratch.len() as u64;
+                self.delivered += count;
+                if let Some(r) = &mut self.remaining {
+                    *r = r.saturating_sub(count);
+                }
+                Poll::Ready(Some(concat(&mut self.scratch)))
+            }
+            Poll::Ready(Next::HistoryGap) => Poll::Ready(Some(gap_notice(None))),
+            Poll::Ready(Next::Closed(reason)) => {
+                self.ended = Some(match reason {
+                    CloseReason::Overflow => EndReason::Overflow,
+                    CloseReason::Shutdown => EndReason::Shutdown,
+                });
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Returns a heartbeat when one is due, ends the stream at its deadline, and re-arms
+    /// the timer otherwise.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| now >= d) {
+                self.ended = Some(EndReason::Timeout);
+                return Poll::Ready(None);
+            }
+            let mut heartbeat = false;
+            if now >= self.next_tick {
+                heartbeat = !self.sent_since_tick;
+                self.sent_since_tick = false;
+                self.next_tick += self.tick_every;
+                if self.next_tick <= now {
+                    // The task was starved for more than a tick: skip the missed ticks
+                    // instead of sending a burst.
+                    self.next_tick = now + self.tick_every;
+                }
+            }
+            let wake = self
+                .deadline
+                .map_or(self.next_tick, |d| d.min(self.next_tick));
+            self.timer.as_mut().reset(wake);
+            if heartbeat {
+                return Poll::Ready(Some(Bytes::from_static(HEARTBEAT_COMMENT)));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if this.ended.is_some() {
+            return Poll::Ready(None);
+        }
+        if let Some(prelude) = this.prelude.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prelude))));
+        }
+        let polled = match this.poll_events(cx) {
+            Poll::Pending => this.poll_timer(cx),
+            ready => ready,
+        };
+        match polled {
+            Poll::Ready(Some(bytes)) => {
+                this.sent_since_tick = true;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(None) => {
+                let reason = this.ended.unwrap_or(EndReason::Limit);
+                this.end(reason)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended.is_some()
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        tracing::debug!(
+            topics = ?self.subscription.topics().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            delivered = self.delivered,
+            reason = ?self.ended.unwrap_or(EndReason::ClientGone),
+            "stream closed"
+        );
+    }
+}
+
+/// One chunk for all frames: the connection writes one DATA frame instead of many.
+fn concat(frames: &mut Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.pop().unwrap_or_default();
+    }
+    let len = frames.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(len);
+    for frame in frames.drain(..) {
+        out.extend_from_slice(&frame);
+    }
+    out.freeze()
+}
+
+fn gap_notice(last_event_id: Option<&str>) -> Bytes {
+    let data = serde_json::json!({ "lastEventId": last_event_id }).to_string();
+    encode_notice(GAP_EVENT_TYPE, &data)
+}

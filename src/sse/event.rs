@@ -122,7 +122,7 @@ fn split_lines(data: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(data);
     std::iter::from_fn(move || {
         let s = rest?;
-        match s.find(['\r', '\n']) {
+        match memchr::memchr2(b'\r', b'\n', s.as_bytes()) {
             None => {
                 rest = None;
                 Some(s)

@@ -1,0 +1,16 @@
+//! Integration tests: the real server, started in-process on an ephemeral loopback port, with
+//! real TLS, HTTP/2 and HTTP/1.1 clients. One test binary, one module per concern.
+
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod heartbeat;
+mod protocol;
+mod replay;
+mod shutdown;
+mod slow_consumer;
+mod streams;

@@ -1,0 +1,83 @@
+//! A subscriber that stops reading: publishers and other subscribers carry on at full
+//! speed, its memory stays bounded, and its stream is ended so it resumes from history.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::StatusCode;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::support::{request, Client, SseStream, TestServer};
+
+const EVENTS: usize = 200;
+
+#[tokio::test]
+async fn a_stalled_subscriber_is_ended_on_overflow_and_delays_no_one() {
+    let server = TestServer::start_with(|raw| {
+        raw.hub.subscriber_queue = 8;
+        raw.http2.max_send_buf_size = 1024;
+    })
+    .await;
+    // The stalled stream shares its connection with a healthy one. A small stream window
+    // (the h2 default) makes the server's side block quickly once the client stops reading.
+    let tls = server.tls_connect(&[b"h2"]).await;
+    let (mut shared, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(16 << 20)
+        .handshake::<_, Full<Bytes>>(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let url = |path: &str| format!("https://localhost:{}{path}", server.addr.port());
+    let stalled = shared
+        .send_request(request("GET", &url("/events/busy"), ""))
+        .await
+        .unwrap();
+    assert_eq!(stalled.status(), StatusCode::OK);
+    let neighbour = SseStream::new(
+        shared
+            .send_request(request("GET", &url("/events/busy"), ""))
+            .await
+            .unwrap(),
+    );
+    let mut other_conn = server.h2().await;
+    let elsewhere = other_conn.subscribe("/events/busy").await;
+
+    // The healthy subscribers read as events come, as a browser does.
+    let healthy = tokio::spawn(join_all([neighbour, elsewhere].into_iter().map(
+        |mut s| async move { s.take(EVENTS).await.len() },
+    )));
+
+    // 200 events of 1 KiB: far more than the stalled stream's window, send buffer and
+    // queue hold together.
+    let mut publisher = server.h2().await;
+    let payload = "x".repeat(1000);
+    for i in 0..EVENTS {
+        let (status, _) = publisher
+            .post("/events/busy", format!("{i:04}{payload}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "publishing is never held up");
+    }
+    let healthy = healthy.await.unwrap();
+    assert_eq!(healthy, [EVENTS, EVENTS], "healthy subscribers got everything");
+    assert_eq!(server.hub.stats().overflows, 0, "counted when the stream notices");
+
+    // Reading again, the stalled subscriber gets what was buffered, then the end.
+    let mut stalled = SseStream::new(stalled);
+    let mut got = 0;
+    let mut last_id = String::new();
+    while let Some(event) = stalled.next().await {
+        got += 1;
+        last_id = event.id;
+    }
+    assert!(got < EVENTS, "the stream ended early ({got} events), not after all");
+    assert_eq!(server.hub.stats().overflows, 1);
+
+    // And it resumes from history with nothing lost.
+    let mut client = Client::H2(shared, format!("https://localhost:{}", server.addr.port()));
+    let mut req = request("GET", "/events/busy", "");
+    req.headers_mut().insert("last-event-id", last_id.parse().unwrap());
+    let mut resumed = SseStream::new(client.send(req).await);
+    let rest = resumed.take(EVENTS - got).await;
+    assert!(rest.last().unwrap().data.starts_with(&format!("{:04}", EVENTS - 1)));
+}

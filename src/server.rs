@@ -34,6 +34,9 @@ use crate::{
 /// File descriptors the process asks for at start (the hard limit may cap it).
 pub const FD_LIMIT: u64 = 20_000;
 
+/// How often the info-level summary line is logged.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -160,6 +163,11 @@ impl Server {
 
         tokio::pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
+        let summary = tokio::spawn(log_summaries(
+            hub.clone(),
+            permits.clone(),
+            config.server.max_connections,
+        ));
         loop {
             let permit = tokio::select! {
                 () = &mut shutdown => break,
@@ -196,6 +204,7 @@ impl Server {
         }
         drop(tls_listener);
         drop(plaintext_listener);
+        summary.abort();
 
         tracing::info!("shutting down: draining connections");
         let drain = graceful.shutdown();
@@ -223,6 +232,27 @@ impl Server {
             subscriptions = stats.subscriptions,
             overflows = stats.overflows,
             "server stopped"
+        );
+    }
+}
+
+/// Logs a summary line at info every [`SUMMARY_INTERVAL`], for operators who do not run
+/// at debug.
+async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: usize) {
+    let start = tokio::time::Instant::now() + SUMMARY_INTERVAL;
+    let mut ticks = tokio::time::interval_at(start, SUMMARY_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        let stats = hub.stats();
+        tracing::info!(
+            connections = max_connections - permits.available_permits(),
+            streams = stats.active_subscriptions,
+            topics = stats.active_topics,
+            published = stats.published,
+            enqueued = stats.enqueued,
+            overflows = stats.overflows,
+            "summary"
         );
     }
 }

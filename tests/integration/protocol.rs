@@ -148,3 +148,86 @@ async fn a_stalled_tls_handshake_is_closed() {
     let read = tokio::time::timeout(PATIENCE, tcp.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed without a handshake");
 }
+
+/// A transport that can be frozen: it then neither reads nor writes, like a peer whose
+/// machine vanished, while the socket stays open.
+struct Freezable<T> {
+    inner: T,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Freezable<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.frozen.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Freezable<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.frozen.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_dead_peer_is_detected_by_keepalive_pings_and_its_streams_freed() {
+    let server = TestServer::start_with(|raw| {
+        raw.http2.keepalive_interval_secs = 0.2;
+        raw.http2.keepalive_timeout_secs = 0.2;
+    })
+    .await;
+    let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tls = server.tls_connect(&[b"h2"]).await;
+    let io = Freezable {
+        inner: tls,
+        frozen: frozen.clone(),
+    };
+    let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, Full<Bytes>>(
+        TokioExecutor::new(),
+        TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let url = format!("https://localhost:{}/events/dead", server.addr.port());
+    let response = send.send_request(request("GET", &url, "")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.hub.stats().active_subscriptions, 1);
+
+    frozen.store(true, std::sync::atomic::Ordering::Relaxed);
+    let freed = tokio::time::timeout(PATIENCE, async {
+        while server.hub.stats().active_subscriptions != 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(freed.is_ok(), "the unanswered PING closes the connection");
+    drop(response);
+}

@@ -194,7 +194,10 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.header_read_timeout)
-        .max_buf_size(64 << 10);
+        // Bounds request headers too: hyper checks this between reads, so the effective
+        // header limit is a few times this (hyper-util's auto builder does not expose
+        // hyper's exact `max_header_size`).
+        .max_buf_size(16 << 10);
     apply_http2!(builder.http2(), &ctx.http2);
     let builder = match protocol {
         Protocol::Http1 => builder.http1_only(),

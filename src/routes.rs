@@ -76,6 +76,12 @@ impl App {
                 _ => method_not_allowed("GET, HEAD"),
             };
         }
+        if path == "/favicon.ico" {
+            // Browsers ask for it with every page; a 404 would log a console error.
+            let mut response = Response::new(ResponseBody::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            return response;
+        }
         if path == "/healthz" {
             return match *req.method() {
                 Method::GET | Method::HEAD => self.health(),

@@ -211,14 +211,15 @@ impl Server {
         tokio::pin!(drain);
         // Poll the drain once so GOAWAY is signalled before the streams end: clients then
         // reconnect to another server instead of this one.
-        tokio::select! {
+        let drained = tokio::select! {
             biased;
-            () = &mut drain => {}
-            () = std::future::ready(()) => {}
-        }
+            () = &mut drain => true,
+            () = std::future::ready(()) => false,
+        };
         hub.shutdown();
         let deadline = config.server.shutdown_timeout;
-        if tokio::time::timeout(deadline, drain).await.is_err() {
+        // A completed future must not be polled again (no connections: already drained).
+        if !drained && tokio::time::timeout(deadline, drain).await.is_err() {
             tracing::warn!(
                 ?deadline,
                 "shutdown deadline reached; closing remaining connections"

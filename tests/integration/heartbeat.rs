@@ -26,7 +26,10 @@ async fn an_idle_stream_receives_heartbeat_comments() {
         }
         // Only comment lines: an SSE parser dispatches nothing.
         let text = String::from_utf8(seen.to_vec()).unwrap();
-        assert!(text.lines().all(|l| l.is_empty() || l.starts_with(':')), "{text:?}");
+        assert!(
+            text.lines().all(|l| l.is_empty() || l.starts_with(':')),
+            "{text:?}"
+        );
     }
 }
 

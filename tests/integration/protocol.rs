@@ -40,7 +40,8 @@ async fn a_client_without_alpn_gets_http1() {
         .unwrap();
     tokio::spawn(conn);
     let mut req = request("GET", "/healthz", "");
-    req.headers_mut().insert("host", "localhost".parse().unwrap());
+    req.headers_mut()
+        .insert("host", "localhost".parse().unwrap());
     let response = send.send_request(req).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -59,7 +60,10 @@ async fn an_h2_preface_is_refused_on_an_http1_alpn_connection() {
     tokio::spawn(conn);
     let url = format!("https://localhost:{}/healthz", server.addr.port());
     let outcome = tokio::time::timeout(PATIENCE, send.send_request(request("GET", &url, ""))).await;
-    assert!(!matches!(outcome, Ok(Ok(_))), "h2 must not be served without ALPN h2");
+    assert!(
+        !matches!(outcome, Ok(Ok(_))),
+        "h2 must not be served without ALPN h2"
+    );
 }
 
 #[tokio::test]
@@ -67,13 +71,12 @@ async fn tls12_and_tls13_are_both_accepted() {
     let server = TestServer::start().await;
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let base = server.tls_config(&[b"h2"]);
-        let mut config = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[version])
-        .unwrap()
-        .with_root_certificates(base_roots(&server))
-        .with_no_client_auth();
+        let mut config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(base_roots(&server))
+                .with_no_client_auth();
         config.alpn_protocols = base.alpn_protocols.clone();
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let tls = TlsConnector::from(Arc::new(config))
@@ -104,15 +107,17 @@ async fn plaintext_listener_speaks_http1_and_h2c() {
         .unwrap();
     tokio::spawn(conn);
     let mut req = request("GET", "/healthz", "");
-    req.headers_mut().insert("host", "localhost".parse().unwrap());
+    req.headers_mut()
+        .insert("host", "localhost".parse().unwrap());
     let response = h1.send_request(req).await.unwrap();
     assert_eq!(response.version(), Version::HTTP_11);
     assert_eq!(read_all(response).await.0, StatusCode::OK);
 
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut h2c, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-        .await
-        .unwrap();
+    let (mut h2c, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let url = format!("http://localhost:{}/healthz", addr.port());
     let response = h2c.send_request(request("GET", &url, "")).await.unwrap();
@@ -136,7 +141,11 @@ async fn a_connection_that_sends_no_request_is_closed() {
             }
         })
         .await;
-        assert!(closed.is_ok(), "{} connection left open", String::from_utf8_lossy(alpn));
+        assert!(
+            closed.is_ok(),
+            "{} connection left open",
+            String::from_utf8_lossy(alpn)
+        );
     }
 }
 
@@ -146,7 +155,10 @@ async fn a_stalled_tls_handshake_is_closed() {
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(PATIENCE, tcp.read(&mut buf)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed without a handshake");
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without a handshake"
+    );
 }
 
 /// A transport that can be frozen: it then neither reads nor writes, like a peer whose

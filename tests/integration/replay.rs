@@ -98,7 +98,11 @@ async fn an_unknown_id_replays_what_is_retained_after_a_gap_notice() {
     assert_eq!(stream.headers["ssegate-replay"], "gap");
     let notice = stream.next().await.expect("gap notice");
     assert_eq!(notice.event, "ssegate-gap");
-    assert!(notice.data.contains("from-another-server"), "{}", notice.data);
+    assert!(
+        notice.data.contains("from-another-server"),
+        "{}",
+        notice.data
+    );
     assert_eq!(stream.next().await.expect("replayed").data, "kept");
 }
 
@@ -126,7 +130,10 @@ async fn publisher_chosen_ids_resume_too() {
     let server = TestServer::start().await;
     let mut publisher = server.h2().await;
     let (status, body) = publisher.post("/events/c?id=order-17", "a").await;
-    assert_eq!((status, published_id(&body)), (StatusCode::OK, "order-17".into()));
+    assert_eq!(
+        (status, published_id(&body)),
+        (StatusCode::OK, "order-17".into())
+    );
     publisher.post("/events/c", "b").await;
     let mut client = server.h2().await;
     let mut req = request("GET", "/events/c", "");

@@ -28,7 +28,10 @@ async fn shutdown_ends_streams_and_sends_goaway() {
 
     // The stream ends cleanly (END_STREAM, not a reset) ...
     loop {
-        match tokio::time::timeout(PATIENCE, body.data()).await.expect("stream ends") {
+        match tokio::time::timeout(PATIENCE, body.data())
+            .await
+            .expect("stream ends")
+        {
             None => break,
             Some(Ok(data)) => {
                 body.flow_control().release_capacity(data.len()).unwrap();
@@ -50,7 +53,9 @@ async fn shutdown_ends_streams_and_sends_goaway() {
         refused.is_go_away() || refused.is_io() || refused.reason().is_some(),
         "{refused:?}"
     );
-    let closed = tokio::time::timeout(PATIENCE, connection).await.expect("connection closes");
+    let closed = tokio::time::timeout(PATIENCE, connection)
+        .await
+        .expect("connection closes");
     assert!(closed.unwrap().is_ok(), "graceful close, not an error");
     stopping.await.unwrap();
 }

@@ -44,9 +44,11 @@ async fn a_stalled_subscriber_is_ended_on_overflow_and_delays_no_one() {
     let elsewhere = other_conn.subscribe("/events/busy").await;
 
     // The healthy subscribers read as events come, as a browser does.
-    let healthy = tokio::spawn(join_all([neighbour, elsewhere].into_iter().map(
-        |mut s| async move { s.take(EVENTS).await.len() },
-    )));
+    let healthy = tokio::spawn(join_all(
+        [neighbour, elsewhere]
+            .into_iter()
+            .map(|mut s| async move { s.take(EVENTS).await.len() }),
+    ));
 
     // 200 events of 1 KiB: far more than the stalled stream's window, send buffer and
     // queue hold together.
@@ -59,8 +61,16 @@ async fn a_stalled_subscriber_is_ended_on_overflow_and_delays_no_one() {
         assert_eq!(status, StatusCode::OK, "publishing is never held up");
     }
     let healthy = healthy.await.unwrap();
-    assert_eq!(healthy, [EVENTS, EVENTS], "healthy subscribers got everything");
-    assert_eq!(server.hub.stats().overflows, 0, "counted when the stream notices");
+    assert_eq!(
+        healthy,
+        [EVENTS, EVENTS],
+        "healthy subscribers got everything"
+    );
+    assert_eq!(
+        server.hub.stats().overflows,
+        0,
+        "counted when the stream notices"
+    );
 
     // Reading again, the stalled subscriber gets what was buffered, then the end.
     let mut stalled = SseStream::new(stalled);
@@ -70,14 +80,22 @@ async fn a_stalled_subscriber_is_ended_on_overflow_and_delays_no_one() {
         got += 1;
         last_id = event.id;
     }
-    assert!(got < EVENTS, "the stream ended early ({got} events), not after all");
+    assert!(
+        got < EVENTS,
+        "the stream ended early ({got} events), not after all"
+    );
     assert_eq!(server.hub.stats().overflows, 1);
 
     // And it resumes from history with nothing lost.
     let mut client = Client::H2(shared, format!("https://localhost:{}", server.addr.port()));
     let mut req = request("GET", "/events/busy", "");
-    req.headers_mut().insert("last-event-id", last_id.parse().unwrap());
+    req.headers_mut()
+        .insert("last-event-id", last_id.parse().unwrap());
     let mut resumed = SseStream::new(client.send(req).await);
     let rest = resumed.take(EVENTS - got).await;
-    assert!(rest.last().unwrap().data.starts_with(&format!("{:04}", EVENTS - 1)));
+    assert!(rest
+        .last()
+        .unwrap()
+        .data
+        .starts_with(&format!("{:04}", EVENTS - 1)));
 }

@@ -36,7 +36,10 @@ async fn published_fields_reach_the_subscriber_as_an_independent_parser_reads_th
     let mut stream = sub_conn.subscribe("/events/news").await;
     let mut publisher = server.h2().await;
     let (status, body) = publisher
-        .post("/events/news?event=update&retry=2500", "line one\r\nline two\rline three\n end")
+        .post(
+            "/events/news?event=update&retry=2500",
+            "line one\r\nline two\rline three\n end",
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let id = published_id(&body);
@@ -73,7 +76,11 @@ async fn five_hundred_streams_on_one_h2_connection_all_receive_every_event() {
             Client::H2(send, base) => Client::H2(send.clone(), base.clone()),
             Client::H1(_) => unreachable!(),
         };
-        async move { client.subscribe(&format!("/events/fan-{}", i % TOPICS)).await }
+        async move {
+            client
+                .subscribe(&format!("/events/fan-{}", i % TOPICS))
+                .await
+        }
     }))
     .await;
     assert_eq!(server.hub.stats().active_subscriptions, STREAMS as u64);
@@ -87,10 +94,15 @@ async fn five_hundred_streams_on_one_h2_connection_all_receive_every_event() {
             assert_eq!(status, StatusCode::OK);
         }
     }
-    let received = join_all(opened.into_iter().enumerate().map(|(i, mut stream)| async move {
-        let events = stream.take(EVENTS).await;
-        (i, events.into_iter().map(|e| e.data).collect::<Vec<_>>())
-    }))
+    let received = join_all(
+        opened
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut stream)| async move {
+                let events = stream.take(EVENTS).await;
+                (i, events.into_iter().map(|e| e.data).collect::<Vec<_>>())
+            }),
+    )
     .await;
     for (i, data) in received {
         let t = i % TOPICS;
@@ -105,7 +117,12 @@ async fn one_stream_carries_several_topics() {
     let mut client = server.h2().await;
     let mut stream = client.subscribe("/events?topic=alpha&topic=beta").await;
     let mut publisher = server.http1().await;
-    for (topic, data) in [("alpha", "1"), ("gamma", "not mine"), ("beta", "2"), ("alpha", "3")] {
+    for (topic, data) in [
+        ("alpha", "1"),
+        ("gamma", "not mine"),
+        ("beta", "2"),
+        ("alpha", "3"),
+    ] {
         let (status, _) = publisher.post(&format!("/events/{topic}"), data).await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -160,4 +177,3 @@ async fn demo_page_and_health_are_served() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "ok");
 }
-

@@ -41,82 +41,82 @@ pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// [server] listen: TLS listener address.
+    /// server.listen: TLS listener address.
     #[arg(long)]
     pub listen: Option<String>,
-    /// [server] plaintext_listen: HTTP/1.1 + h2c listener address.
+    /// server.plaintext_listen: HTTP/1.1 + h2c listener address.
     #[arg(long)]
     pub plaintext_listen: Option<String>,
-    /// [server] max_connections.
+    /// server.max_connections.
     #[arg(long)]
     pub max_connections: Option<usize>,
-    /// [server] tls_handshake_timeout_secs.
+    /// server.tls_handshake_timeout_secs.
     #[arg(long)]
     pub tls_handshake_timeout: Option<f64>,
-    /// [server] header_read_timeout_secs.
+    /// server.header_read_timeout_secs.
     #[arg(long)]
     pub header_read_timeout: Option<f64>,
-    /// [server] body_read_timeout_secs.
+    /// server.body_read_timeout_secs.
     #[arg(long)]
     pub body_read_timeout: Option<f64>,
-    /// [server] max_body_bytes.
+    /// server.max_body_bytes.
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
-    /// [server] shutdown_timeout_secs.
+    /// server.shutdown_timeout_secs.
     #[arg(long)]
     pub shutdown_timeout: Option<f64>,
-    /// [tls] cert: PEM certificate chain.
+    /// tls.cert: PEM certificate chain.
     #[arg(long)]
     pub cert: Option<PathBuf>,
-    /// [tls] key: PEM private key.
+    /// tls.key: PEM private key.
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// [tls] cert_dir: where local certificates are generated.
+    /// tls.cert_dir: where local certificates are generated.
     #[arg(long)]
     pub cert_dir: Option<PathBuf>,
-    /// [tls] hosts: comma-separated hosts of the generated certificate.
+    /// tls.hosts: comma-separated hosts of the generated certificate.
     #[arg(long, value_delimiter = ',')]
     pub cert_hosts: Option<Vec<String>>,
-    /// [http2] max_concurrent_streams.
+    /// http2.max_concurrent_streams.
     #[arg(long)]
     pub h2_max_concurrent_streams: Option<u32>,
-    /// [http2] initial_stream_window.
+    /// http2.initial_stream_window.
     #[arg(long)]
     pub h2_initial_stream_window: Option<u32>,
-    /// [http2] initial_connection_window.
+    /// http2.initial_connection_window.
     #[arg(long)]
     pub h2_initial_connection_window: Option<u32>,
-    /// [http2] keepalive_interval_secs (0 turns PINGs off).
+    /// http2.keepalive_interval_secs (0 turns PINGs off).
     #[arg(long)]
     pub h2_keepalive_interval: Option<f64>,
-    /// [http2] keepalive_timeout_secs.
+    /// http2.keepalive_timeout_secs.
     #[arg(long)]
     pub h2_keepalive_timeout: Option<f64>,
-    /// [http2] max_header_list_size.
+    /// http2.max_header_list_size.
     #[arg(long)]
     pub h2_max_header_list_size: Option<u32>,
-    /// [http2] max_send_buf_size.
+    /// http2.max_send_buf_size.
     #[arg(long)]
     pub h2_max_send_buf_size: Option<usize>,
-    /// [hub] heartbeat_interval_secs.
+    /// hub.heartbeat_interval_secs.
     #[arg(long)]
     pub heartbeat_interval: Option<f64>,
-    /// [hub] history_max_events.
+    /// hub.history_max_events.
     #[arg(long)]
     pub history_max_events: Option<usize>,
-    /// [hub] history_max_bytes.
+    /// hub.history_max_bytes.
     #[arg(long)]
     pub history_max_bytes: Option<usize>,
-    /// [hub] subscriber_queue.
+    /// hub.subscriber_queue.
     #[arg(long)]
     pub subscriber_queue: Option<usize>,
-    /// [hub] max_topics_per_subscription.
+    /// hub.max_topics_per_subscription.
     #[arg(long)]
     pub max_topics_per_subscription: Option<usize>,
-    /// [log] format: text or json.
+    /// log.format: text or json.
     #[arg(long)]
     pub log_format: Option<String>,
-    /// [log] filter, e.g. info or ssegate=debug (RUST_LOG wins).
+    /// log.filter, e.g. info or ssegate=debug (RUST_LOG wins).
     #[arg(long)]
     pub log_filter: Option<String>,
 }

@@ -10,14 +10,17 @@
 //! cleartext HTTP/2 (h2c) is a debugging aid here and prior knowledge would fail against
 //! any HTTP/1-only peer.
 //!
-//! Layout: `conn` parses the URL, connects (TCP, TLS, HTTP handshake, each with a
-//! deadline) and sends one request; `tls` builds the rustls configuration; `publish` and
-//! `subscribe` hold the two commands; `decoder` prepares event-stream bytes for the parser.
+//! Layout: `target` checks the URL; `conn` connects (TCP, TLS, HTTP handshake, each with a
+//! deadline) and sends one request; `response` reads bounded bodies and error messages;
+//! `tls` builds the rustls configuration; `publish` and `subscribe` hold the two commands;
+//! `decoder` prepares event-stream bytes for the parser.
 
 mod conn;
 mod decoder;
 mod publish;
+mod response;
 mod subscribe;
+mod target;
 mod tls;
 
 #[cfg(test)]
@@ -32,6 +35,7 @@ pub use publish::{publish, PublishOptions};
 pub use subscribe::{
     format_event, subscribe, ReceivedEvent, SubscribeOptions, DEFAULT_RETRY, MAX_BACKOFF,
 };
+pub use tls::client_config;
 
 /// Default for [`ClientOptions::connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

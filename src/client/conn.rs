@@ -1,5 +1,5 @@
-//! One request over a fresh connection: URL checks, TCP connect, TLS, the HTTP handshake
-//! by negotiated protocol, and the response headers, each phase with its own deadline.
+//! One request over a fresh connection: TCP connect, TLS, the HTTP handshake by negotiated
+//! protocol, and the response headers, each phase with its own deadline.
 
 use std::future::Future;
 use std::io;
@@ -7,143 +7,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST, USER_AGENT};
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http::uri::Authority;
+use http::{HeaderMap, Method, Request, Response, Uri};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::target::Target;
 use super::tls::{client_config, ALPN_H2};
 use super::{ClientError, ClientOptions, RESPONSE_TIMEOUT};
 
-/// Largest response body read into memory (publish answers, error messages).
-const MAX_BODY: usize = 64 * 1024;
-
-/// Deadline for reading an error response's body: the message is a nicety, so a slow
-/// server must not delay the error (or a subscriber's reconnection) for long.
-const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Longest server message kept in [`ClientError::Status`] when the body is not JSON.
-const MAX_MESSAGE_CHARS: usize = 200;
-
 /// The `user-agent` sent with every request.
 const USER_AGENT_VALUE: &str = concat!("ssegate/", env!("CARGO_PKG_VERSION"));
-
-/// A URL checked once: what to resolve, what to verify, what to send.
-#[derive(Debug, Clone)]
-pub(super) struct Target {
-    /// Absolute, with a path (`/` when the URL had none): the form HTTP/2 sends.
-    uri: Uri,
-    /// `Some` for `https`: the name the certificate must match.
-    server_name: Option<ServerName<'static>>,
-    /// Host as resolved: an IPv6 literal loses its brackets.
-    host: String,
-    port: u16,
-}
-
-impl Target {
-    /// Accepts absolute `http` and `https` URLs with a host and no credentials.
-    pub(super) fn parse(url: &Uri) -> Result<Self, ClientError> {
-        let invalid = |reason| ClientError::InvalidUrl {
-            url: url.to_string(),
-            reason,
-        };
-        let scheme = url.scheme().ok_or_else(|| invalid("no scheme"))?;
-        let https = if *scheme == Scheme::HTTPS {
-            true
-        } else if *scheme == Scheme::HTTP {
-            false
-        } else {
-            return Err(invalid("the scheme must be http or https"));
-        };
-        let authority = url.authority().ok_or_else(|| invalid("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid("credentials in the URL are not supported"));
-        }
-        let host = authority.host();
-        if host.is_empty() {
-            return Err(invalid("no host"));
-        }
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host)
-            .to_owned();
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let server_name = if https {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|_| invalid("the host is not a valid TLS server name"))?;
-            Some(name)
-        } else {
-            None
-        };
-        let path_and_query = match url.path_and_query() {
-            Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
-            Some(pq) => format!("/{pq}")
-                .parse()
-                .map_err(|_| invalid("invalid path"))?,
-            None => PathAndQuery::from_static("/"),
-        };
-        let uri = build_uri(scheme.clone(), authority.clone(), path_and_query)
-            .map_err(|_| invalid("invalid URL"))?;
-        Ok(Self {
-            uri,
-            server_name,
-            host,
-            port,
-        })
-    }
-
-    /// The URL with `pairs` appended to its query, form-encoded.
-    pub(super) fn with_query_pairs<'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, ClientError> {
-        let mut serializer =
-            form_urlencoded::Serializer::new(self.uri.query().unwrap_or("").to_owned());
-        serializer.extend_pairs(pairs);
-        let query = serializer.finish();
-        let path_and_query = if query.is_empty() {
-            self.uri.path().to_owned()
-        } else {
-            format!("{}?{query}", self.uri.path())
-        };
-        let invalid = || ClientError::InvalidUrl {
-            url: self.uri.to_string(),
-            reason: "the query cannot be extended",
-        };
-        let path_and_query: PathAndQuery = path_and_query.parse().map_err(|_| invalid())?;
-        let mut parts = self.uri.clone().into_parts();
-        parts.path_and_query = Some(path_and_query);
-        let uri = Uri::from_parts(parts).map_err(|_| invalid())?;
-        Ok(Self {
-            uri,
-            ..self.clone()
-        })
-    }
-
-    /// The absolute URL requested.
-    pub(super) fn uri(&self) -> &Uri {
-        &self.uri
-    }
-}
-
-fn build_uri(
-    scheme: Scheme,
-    authority: Authority,
-    path_and_query: PathAndQuery,
-) -> Result<Uri, http::Error> {
-    Uri::builder()
-        .scheme(scheme)
-        .authority(authority)
-        .path_and_query(path_and_query)
-        .build()
-}
 
 /// Connects to one target and sends requests over fresh connections. Holds the TLS
 /// configuration so that the CA file is read once per command, not per reconnection.
@@ -155,7 +34,7 @@ pub(super) struct Connector {
 impl Connector {
     /// Builds the TLS configuration when the target is `https`.
     pub(super) fn new(options: &ClientOptions, target: &Target) -> Result<Self, ClientError> {
-        let tls = match target.server_name {
+        let tls = match target.server_name() {
             Some(_) => Some(TlsConnector::from(client_config(
                 &options.trust,
                 options.http1_only,
@@ -183,15 +62,15 @@ impl Connector {
         *request.method_mut() = method;
         match sender {
             // h2 carries scheme and authority as pseudo-headers, taken from an absolute URI.
-            Sender::Http2(_) => *request.uri_mut() = target.uri.clone(),
+            Sender::Http2(_) => *request.uri_mut() = target.uri().clone(),
             // HTTP/1.1 sends the origin form and names the host in `Host`.
             Sender::Http1(_) => {
-                let authority = target.uri.authority().map(Authority::as_str);
+                let authority = target.uri().authority().map(Authority::as_str);
                 if let Some(Ok(host)) = authority.map(HeaderValue::from_str) {
                     headers.insert(HOST, host);
                 }
                 *request.uri_mut() = target
-                    .uri
+                    .uri()
                     .path_and_query()
                     .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
             }
@@ -204,10 +83,10 @@ impl Connector {
         let tcp = deadline(
             self.connect_timeout,
             "connect",
-            connect_tcp(&target.host, target.port),
+            connect_tcp(target.host(), target.port()),
         )
         .await??;
-        let (Some(tls), Some(server_name)) = (&self.tls, &target.server_name) else {
+        let (Some(tls), Some(server_name)) = (&self.tls, target.server_name()) else {
             // Cleartext is always HTTP/1.1: see the module documentation.
             return handshake(tcp, false, self.connect_timeout).await;
         };
@@ -218,7 +97,7 @@ impl Connector {
         )
         .await?
         .map_err(|source| ClientError::Tls {
-            host: target.host.clone(),
+            host: target.host().to_owned(),
             source,
         })?;
         let http2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
@@ -321,70 +200,6 @@ where
     }
 }
 
-/// Reads a whole response body of at most [`MAX_BODY`] bytes (publish answers, error
-/// messages: never an event stream).
-pub(super) async fn read_body(body: Incoming) -> Result<Bytes, ClientError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => Err(match error.downcast::<hyper::Error>() {
-            Ok(source) => ClientError::Http {
-                phase: "response body",
-                source: *source,
-            },
-            Err(error) if error.is::<LengthLimitError>() => {
-                ClientError::UnexpectedResponse("response body larger than 64 KiB")
-            }
-            Err(_) => ClientError::UnexpectedResponse("unreadable response body"),
-        }),
-    }
-}
-
-/// Turns a response with an unexpected status into [`ClientError::Status`], with the
-/// server's message when its body has one.
-pub(super) async fn status_error(response: Response<Incoming>) -> ClientError {
-    let status = response.status();
-    let body = deadline(
-        ERROR_BODY_TIMEOUT,
-        "error body",
-        read_body(response.into_body()),
-    )
-    .await;
-    let message = match body {
-        Ok(Ok(body)) => error_message(&body),
-        _ => None,
-    };
-    ClientError::Status {
-        status,
-        message: message.unwrap_or_else(|| reason(status)),
-    }
-}
-
-/// The canonical reason phrase, or the bare code for unregistered statuses.
-fn reason(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .map_or_else(|| status.as_str().to_owned(), str::to_owned)
-}
-
-/// The message of an `{"error": "..."}` body, else the start of the body as text.
-fn error_message(body: &[u8]) -> Option<String> {
-    if let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) {
-        if let Some(serde_json::Value::String(message)) = object.get("error") {
-            return Some(message.clone());
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut message: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
-    if message.len() < text.len() {
-        message.push('…');
-    }
-    Some(message)
-}
-
 /// Runs `future` with a deadline; a timeout becomes [`ClientError::Timeout`] naming `phase`.
 pub(super) async fn deadline<T>(
     timeout: Duration,
@@ -398,68 +213,13 @@ pub(super) async fn deadline<T>(
 
 #[cfg(test)]
 mod tests {
-    use http::Version;
+    use http::{StatusCode, Version};
 
     use super::*;
     use crate::client::test_server::{
         json_response, slow_sse_response, sse_response, tls_config, TestServer,
     };
     use crate::client::{publish, subscribe, PublishOptions, SubscribeOptions, Trust};
-
-    fn parse(url: &str) -> Result<Target, ClientError> {
-        Target::parse(&url.parse().unwrap())
-    }
-
-    #[test]
-    fn https_defaults_to_port_443_and_a_root_path() {
-        let target = parse("https://example.com").unwrap();
-        assert_eq!(target.port, 443);
-        assert_eq!(target.uri.to_string(), "https://example.com/");
-        assert!(target.server_name.is_some());
-        assert_eq!(parse("http://example.com/x").unwrap().port, 80);
-    }
-
-    #[test]
-    fn ipv6_literals_lose_their_brackets_for_resolving() {
-        let target = parse("https://[::1]:8443/events").unwrap();
-        assert_eq!(target.host, "::1");
-        assert_eq!(target.port, 8443);
-        assert_eq!(target.uri.to_string(), "https://[::1]:8443/events");
-    }
-
-    #[test]
-    fn unusable_urls_are_rejected_with_a_reason() {
-        for url in [
-            "/events",
-            "ftp://example.com/",
-            "https://user:pw@example.com/",
-        ] {
-            let err = parse(url).unwrap_err();
-            assert!(
-                matches!(err, ClientError::InvalidUrl { .. }),
-                "{url}: {err:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn query_pairs_are_appended_and_encoded() {
-        let target = parse("http://h/events/a?x=1").unwrap();
-        let target = target.with_query_pairs([("id", "a b&c")]).unwrap();
-        assert_eq!(target.uri.to_string(), "http://h/events/a?x=1&id=a+b%26c");
-        let target = parse("http://h/e").unwrap().with_query_pairs([]).unwrap();
-        assert_eq!(target.uri.to_string(), "http://h/e");
-    }
-
-    #[test]
-    fn error_message_prefers_json_then_text() {
-        assert_eq!(error_message(br#"{"error":"bad"}"#).unwrap(), "bad");
-        assert_eq!(error_message(b" plain \n").unwrap(), "plain");
-        assert_eq!(error_message(b""), None);
-        let long = "x".repeat(500);
-        let message = error_message(long.as_bytes()).unwrap();
-        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
-    }
 
     #[tokio::test]
     async fn subscribes_over_tls_and_h2_trusting_the_extra_ca() {

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, Method, Uri};
 
-use super::conn::{deadline, read_body, status_error, Connector, Target};
+use super::conn::{deadline, Connector};
+use super::response::{read_body, status_error};
+use super::target::Target;
 use super::{ClientError, ClientOptions, RESPONSE_TIMEOUT};
 
 /// The SSE fields of a published event besides its data, sent as the query parameters

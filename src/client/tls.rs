@@ -16,12 +16,20 @@ pub(super) const ALPN_H2: &[u8] = b"h2";
 /// ALPN protocol id of HTTP/1.1.
 const ALPN_HTTP1: &[u8] = b"http/1.1";
 
-/// Builds the configuration used for every connection of one `publish` or `subscribe`
-/// call, so the CA file is read once, not on every reconnection.
-pub(super) fn client_config(
-    trust: &Trust,
-    http1_only: bool,
-) -> Result<Arc<ClientConfig>, ClientError> {
+/// Builds the rustls client configuration of [`publish()`](super::publish()) and
+/// [`subscribe()`](super::subscribe()): the ring provider, TLS 1.2 and 1.3, `trust` as the
+/// certificate verifier, and ALPN offering `h2` then `http/1.1`, or only `http/1.1` when
+/// `http1_only` is set.
+///
+/// Build it once and share it (the `Arc`): each call reads the extra CA file of
+/// [`Trust::Roots`] again. [`Trust::Insecure`] logs a warning on every call.
+///
+/// # Errors
+///
+/// [`ClientError::CaFile`], [`ClientError::CaFileEmpty`] or [`ClientError::CaCert`] when
+/// the extra CA file cannot be read or holds no usable certificate;
+/// [`ClientError::TlsConfig`] when rustls rejects the protocol versions.
+pub fn client_config(trust: &Trust, http1_only: bool) -> Result<Arc<ClientConfig>, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

@@ -13,9 +13,8 @@
 #   SERVERS ["nchan ssegate"]         which servers to run, in order
 #   NCHAN_PORT [8444] PING_INTERVAL [10]   nchan (benches/nchan/nchan.sh)
 #   SSEGATE_PORT [8443]
-#   SSEGATE_CMD  [target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs]
-#                (nchan sends a heartbeat comment every PING_INTERVAL s; to match it, add
-#                ssegate's own heartbeat setting to SSEGATE_CMD)
+#   SSEGATE_CMD  [target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs
+#                 --heartbeat-interval $PING_INTERVAL]  (both send heartbeats at the same interval)
 #   SSEGATE_SUB_PATH ['/events/{topic}'] SSEGATE_PUB_PATH ['/events/{topic}']
 #   KEEP_WORK                         keep the scratch directory (logs, JSON lines)
 #
@@ -38,6 +37,8 @@ PUB_CONNS="${PUB_CONNS:-4}"
 THREADS="${THREADS:-1}"
 SERVERS="${SERVERS:-nchan ssegate}"
 NCHAN_PORT="${NCHAN_PORT:-8444}"
+PING_INTERVAL="${PING_INTERVAL:-10}"
+export PING_INTERVAL
 SSEGATE_PORT="${SSEGATE_PORT:-8443}"
 default_path='/events/{topic}'
 SSEGATE_SUB_PATH="${SSEGATE_SUB_PATH:-$default_path}"
@@ -45,7 +46,7 @@ SSEGATE_PUB_PATH="${SSEGATE_PUB_PATH:-$default_path}"
 
 WORK="$(mktemp -d /tmp/ssegate-compare.XXXXXX)"
 export NCHAN_DIR="$WORK/nchan" NCHAN_PORT
-SSEGATE_CMD="${SSEGATE_CMD:-target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs}"
+SSEGATE_CMD="${SSEGATE_CMD:-target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs --heartbeat-interval $PING_INTERVAL}"
 ssegate_pid=""
 load_pid=""
 

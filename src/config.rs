@@ -84,6 +84,12 @@ pub struct RawServer {
     pub max_body_bytes: usize,
     /// How long graceful shutdown waits for connections to close, in seconds. Default 10.
     pub shutdown_timeout_secs: f64,
+    /// Write batching window, in milliseconds: a connection that flushed less than this
+    /// long ago waits out the window, so its frames leave together in one TLS record and
+    /// one write. A quiet connection's first flush is never delayed. 0 turns it off.
+    /// Default 2 (measured: 10k streams on 100 connections at 100k deliveries/s, CPU per
+    /// delivery 8.3 µs without, 5.8 µs with, p99 3.5 -> 4.6 ms).
+    pub write_coalesce_ms: f64,
 }
 
 /// `[tls]`.
@@ -165,6 +171,7 @@ impl Default for RawServer {
             body_read_timeout_secs: 30.0,
             max_body_bytes: 1 << 20,
             shutdown_timeout_secs: 10.0,
+            write_coalesce_ms: 2.0,
         }
     }
 }
@@ -255,6 +262,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Drain deadline.
     pub shutdown_timeout: Duration,
+    /// Write batching window (zero: off).
+    pub write_coalesce: Duration,
 }
 
 /// Where the server certificate comes from.
@@ -353,6 +362,7 @@ impl RawConfig {
             body_read_timeout: secs("server.body_read_timeout_secs", s.body_read_timeout_secs)?,
             max_body_bytes: positive("server.max_body_bytes", s.max_body_bytes)?,
             shutdown_timeout: secs("server.shutdown_timeout_secs", s.shutdown_timeout_secs)?,
+            write_coalesce: coalesce_window(s.write_coalesce_ms)?,
         };
         let tls = match (self.tls.cert, self.tls.key) {
             (Some(cert), Some(key)) => TlsSource::Files { cert, key },
@@ -455,6 +465,16 @@ fn secs(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs_f64(value))
 }
 
+fn coalesce_window(ms: f64) -> Result<Duration, ConfigError> {
+    if !(0.0..=100.0).contains(&ms) {
+        return invalid(
+            "server.write_coalesce_ms",
+            format!("{ms} is outside 0..=100 milliseconds"),
+        );
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
 fn positive<T: PartialOrd + Default + std::fmt::Display>(
     key: &'static str,
     value: T,
@@ -529,6 +549,10 @@ mod tests {
                 "http2.initial_stream_window",
             ),
             ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[server]\nwrite_coalesce_ms = -1",
+                "server.write_coalesce_ms",
+            ),
             ("[tls]\ncert = \"a.pem\"", "tls.key"),
         ];
         for (toml, key) in cases {

@@ -32,6 +32,7 @@ use tracing::Instrument;
 
 use crate::{
     config::{Config, Http2Config},
+    io::CoalescingIo,
     routes::App,
     tls::ALPN_H2,
 };
@@ -52,6 +53,7 @@ pub struct ConnContext {
     http2: Http2Config,
     handshake_timeout: Duration,
     header_read_timeout: Duration,
+    write_coalesce: Duration,
     force_close: watch::Receiver<bool>,
 }
 
@@ -76,6 +78,7 @@ impl ConnContext {
             http2: config.http2.clone(),
             handshake_timeout: config.server.tls_handshake_timeout,
             header_read_timeout: config.server.header_read_timeout,
+            write_coalesce: config.server.write_coalesce,
             force_close,
         }
     }
@@ -112,7 +115,10 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         tracing::debug!(?transport, "accepted");
         match transport {
-            Transport::Plaintext => serve_http(&ctx, graceful, stream, Protocol::Auto).await,
+            Transport::Plaintext => {
+                let io = CoalescingIo::new(stream, ctx.write_coalesce);
+                serve_http(&ctx, graceful, io, Protocol::Auto).await
+            }
             Transport::Tls => {
                 let handshake = ctx.acceptor.accept(stream);
                 let tls = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
@@ -132,7 +138,8 @@ pub async fn serve(
                     // No ALPN at all means HTTP/1.1 (RFC 7301: the client did not offer h2).
                     Protocol::Http1
                 };
-                serve_http(&ctx, graceful, tls, protocol).await;
+                let io = CoalescingIo::new(tls, ctx.write_coalesce);
+                serve_http(&ctx, graceful, io, protocol).await;
             }
         }
     }

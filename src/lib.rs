@@ -7,6 +7,7 @@
 //!   certificate generator.
 //! - [`server`], [`conn`]: listeners, accept loop, connection limit, graceful drain; one
 //!   connection's TLS handshake and HTTP/1.1 or HTTP/2 serving.
+//! - [`io`]: write coalescing, so a busy connection's frames leave in one TLS record.
 //! - [`routes`], [`body`]: the HTTP API and the response body type.
 //! - [`hub`]: topics, history and `Last-Event-ID` resumption, subscriber mailboxes.
 //! - [`sse`]: event encoding and the streaming response body (heartbeats, limits).
@@ -22,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod demo;
 pub mod hub;
+pub mod io;
 pub mod routes;
 pub mod server;
 pub mod sse;

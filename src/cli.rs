@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// server.write_coalesce_ms (0 turns write batching off).
     #[arg(long)]
     pub write_coalesce: Option<f64>,
+    /// server.write_stall_timeout_secs.
+    #[arg(long)]
+    pub write_stall_timeout: Option<f64>,
     /// tls.cert: PEM certificate chain.
     #[arg(long)]
     pub cert: Option<PathBuf>,
@@ -245,6 +248,7 @@ impl ServeArgs {
         set(&mut s.max_body_bytes, &self.max_body_bytes);
         set(&mut s.shutdown_timeout_secs, &self.shutdown_timeout);
         set(&mut s.write_coalesce_ms, &self.write_coalesce);
+        set(&mut s.write_stall_timeout_secs, &self.write_stall_timeout);
         let t = &mut raw.tls;
         if self.cert.is_some() {
             t.cert = self.cert.clone();

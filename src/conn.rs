@@ -54,6 +54,7 @@ pub struct ConnContext {
     handshake_timeout: Duration,
     header_read_timeout: Duration,
     write_coalesce: Duration,
+    write_stall_timeout: Duration,
     force_close: watch::Receiver<bool>,
 }
 
@@ -79,6 +80,7 @@ impl ConnContext {
             handshake_timeout: config.server.tls_handshake_timeout,
             header_read_timeout: config.server.header_read_timeout,
             write_coalesce: config.server.write_coalesce,
+            write_stall_timeout: config.server.write_stall_timeout,
             force_close,
         }
     }
@@ -116,7 +118,7 @@ pub async fn serve(
         tracing::debug!(?transport, "accepted");
         match transport {
             Transport::Plaintext => {
-                let io = CoalescingIo::new(stream, ctx.write_coalesce);
+                let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
                 serve_http(&ctx, graceful, io, Protocol::Auto).await
             }
             Transport::Tls => {
@@ -138,7 +140,7 @@ pub async fn serve(
                     // No ALPN at all means HTTP/1.1 (RFC 7301: the client did not offer h2).
                     Protocol::Http1
                 };
-                let io = CoalescingIo::new(tls, ctx.write_coalesce);
+                let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
                 serve_http(&ctx, graceful, io, protocol).await;
             }
         }

@@ -157,7 +157,10 @@ impl Server {
         let accepted = AtomicU64::new(0);
         tracing::info!(
             tls = %tls_listener.local_addr().map_or("?".into(), |a| a.to_string()),
-            plaintext = ?plaintext_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            plaintext = %plaintext_listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map_or("off".into(), |a| a.to_string()),
             "listening"
         );
 

@@ -6,6 +6,7 @@ use futures_util::future::join_all;
 use http::StatusCode;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::AsyncWriteExt;
 
 use crate::support::{request, Client, SseStream, TestServer};
 
@@ -98,4 +99,41 @@ async fn a_stalled_subscriber_is_ended_on_overflow_and_delays_no_one() {
         .unwrap()
         .data
         .starts_with(&format!("{:04}", EVENTS - 1)));
+}
+
+#[tokio::test]
+async fn an_http1_subscriber_that_stops_reading_is_disconnected_after_the_stall_timeout() {
+    let server = TestServer::start_with(|raw| {
+        raw.server.write_stall_timeout_secs = 0.5;
+        // Room for everything published below: only the stall timeout can end this stream.
+        raw.hub.subscriber_queue = 1024;
+    })
+    .await;
+    let mut tls = server.tls_connect(&[b"http/1.1"]).await;
+    tls.write_all(b"GET /events/stall HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let hub = server.hub.clone();
+    wait_for(|| hub.stats().active_subscriptions == 1).await;
+    let chunk = "s".repeat(64 << 10);
+    let fields = ssegate::sse::EventFields::default();
+    let topic = ssegate::hub::TopicName::parse("stall").unwrap();
+    for _ in 0..200 {
+        hub.publish(&topic, None, &fields, &chunk).unwrap();
+    }
+    // The socket buffers fill, the writes stall, and the connection is closed.
+    wait_for(|| hub.stats().active_subscriptions == 0).await;
+    assert_eq!(hub.stats().overflows, 0, "freed by the stall timeout, not an overflow");
+    drop(tls);
+}
+
+/// Polls `done` until it holds, at most the test's patience.
+async fn wait_for(done: impl Fn() -> bool) {
+    tokio::time::timeout(crate::support::PATIENCE, async {
+        while !done() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("condition reached in time");
 }

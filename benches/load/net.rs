@@ -10,11 +10,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use bytes::Bytes;
 use h2::client::SendRequest;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
+use ssegate::client::{self, Trust};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -147,80 +144,17 @@ pub async fn deadline<F: Future>(phase: &'static str, fut: F) -> Result<F::Outpu
         .map_err(|_| anyhow!("{phase} timed out after {PHASE_TIMEOUT:?}"))
 }
 
+/// The client's own TLS set-up (`ssegate::client`), offering only h2: the tool measures
+/// streams multiplexed on HTTP/2.
 fn client_config(verify_nothing: bool, cacert: Option<&Path>) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?;
-    let mut config = if verify_nothing {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoCertVerification(provider)))
-            .with_no_client_auth()
+    let trust = if verify_nothing {
+        Trust::Insecure
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match cacert {
-            Some(path) => {
-                for cert in CertificateDer::pem_file_iter(path)
-                    .with_context(|| format!("reading --cacert {}", path.display()))?
-                {
-                    roots.add(cert.with_context(|| format!("parsing {}", path.display()))?)?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Trust::Roots {
+            extra_ca: cacert.map(Path::to_path_buf),
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
     };
+    let mut config = (*client::client_config(&trust, false)?).clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
-}
-
-/// Accepts any certificate chain and name (`--insecure`, loopback), but still checks
-/// the handshake signatures, so the TLS work the server does is the real work.
-#[derive(Debug)]
-struct NoCertVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoCertVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

@@ -123,7 +123,11 @@ async fn an_http1_subscriber_that_stops_reading_is_disconnected_after_the_stall_
     }
     // The socket buffers fill, the writes stall, and the connection is closed.
     wait_for(|| hub.stats().active_subscriptions == 0).await;
-    assert_eq!(hub.stats().overflows, 0, "freed by the stall timeout, not an overflow");
+    assert_eq!(
+        hub.stats().overflows,
+        0,
+        "freed by the stall timeout, not an overflow"
+    );
     drop(tls);
 }
 

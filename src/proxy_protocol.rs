@@ -1,0 +1,692 @@
+//! The PROXY protocol (versions 1 and 2, as HAProxy specifies them) on a listener that sits
+//! behind a layer-4 load balancer: the header the balancer sends before the client's first
+//! byte names the client's address, which the TCP peer address no longer does.
+//!
+//! # How to use it
+//!
+//! On a listener where the PROXY protocol is switched on, call [`read_header`] in the
+//! connection's own task (never in the accept loop: a silent peer must not stall other
+//! accepts), with a deadline, *before* the TLS handshake. Then
+//! [`ProxyHeader::client_addr`] with the socket's peer address gives the address that goes
+//! into the connection's span and logs, and that is the `peer` for
+//! [`crate::forwarded::client_ip`] when requests carry `X-Forwarded-For`.
+//!
+//! Any error rejects the connection. On such a listener the header is mandatory and never
+//! guessed at (the specification requires this): if a missing header were tolerated, the
+//! port could be shared with direct clients, and a direct client could send a header of its
+//! own and choose the address it is logged under. For the same reason the listener must be
+//! reachable from the load balancers only.
+//!
+//! # Reading exactly the header
+//!
+//! The bytes after the header (a TLS ClientHello, an HTTP/2 preface) often arrive in the
+//! same TCP segment, and they belong to the next layer, so nothing past the header may be
+//! consumed, and no user-space buffer may hold bytes back. Version 2 carries its length,
+//! so it is read with exact reads. Version 1 ends at a CRLF: its bytes are `peek`ed, and
+//! only those up to the line end are read. A `peek` that finds no line end consumes what it
+//! saw before peeking again, because peeking the same partial data twice would return at
+//! once and spin instead of waiting for more.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::Duration,
+};
+
+use tokio::{io::AsyncReadExt, net::TcpStream};
+
+/// The 12 bytes a version 2 header starts with.
+const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+
+/// What a version 1 header starts with.
+const V1_PREFIX: &[u8] = b"PROXY ";
+
+/// Longest version 1 header, CRLF included (the specification's bound).
+pub const V1_MAX_LEN: usize = 107;
+
+/// Longest accepted version 2 address block plus TLVs, in bytes. The specification allows
+/// up to 65535, but addresses take at most 216 (AF_UNIX) and balancers' TLVs (AWS's VPC
+/// endpoint id, HAProxy's TLS details) stay well below this; the bound keeps the
+/// per-connection allocation small.
+pub const V2_MAX_LEN: usize = 2048;
+
+/// How many bytes are read before deciding between the versions: the version 2 signature's
+/// length. The shortest possible version 1 header (`PROXY UNKNOWN\r\n`) has 15 bytes, so this
+/// never reads past a header of either version.
+const PREFIX_LEN: usize = V2_SIGNATURE.len();
+
+/// Version 2 commands (low nibble of the 13th byte).
+const V2_CMD_LOCAL: u8 = 0x0;
+const V2_CMD_PROXY: u8 = 0x1;
+
+/// Version 2 address families (high nibble of the 14th byte).
+const V2_AF_UNSPEC: u8 = 0x0;
+const V2_AF_INET: u8 = 0x1;
+const V2_AF_INET6: u8 = 0x2;
+const V2_AF_UNIX: u8 = 0x3;
+
+/// Version 2 transport protocols (low nibble of the 14th byte).
+const V2_PROTO_UNSPEC: u8 = 0x0;
+const V2_PROTO_STREAM: u8 = 0x1;
+const V2_PROTO_DGRAM: u8 = 0x2;
+
+/// What a PROXY protocol header said about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// The connection was relayed for a TCP client over IPv4 or IPv6.
+    Proxied {
+        /// The client's address, as the proxy saw it.
+        source: SocketAddr,
+        /// The address the client connected to, on the proxy.
+        destination: SocketAddr,
+    },
+    /// A version 2 `LOCAL` command: the proxy's own connection (a health check); the
+    /// socket's peer address is the right one.
+    Local,
+    /// Version 1 `UNKNOWN`, or a version 2 family or transport other than TCP over IPv4 or
+    /// IPv6 (`AF_UNIX`, `UNSPEC`, `DGRAM`): the client's address is not known, and the
+    /// socket's peer address (the proxy) stands in for it.
+    Unknown,
+}
+
+/// Why a connection's PROXY protocol header was not accepted. Each means the connection
+/// must be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyProtocolError {
+    /// The header was not complete within the deadline.
+    #[error("no complete PROXY protocol header within {0:?}")]
+    Timeout(Duration),
+    /// The peer closed the connection before the header was complete.
+    #[error("the connection closed before the PROXY protocol header was complete")]
+    Closed,
+    /// Reading from the socket failed.
+    #[error("reading the PROXY protocol header failed")]
+    Io(#[source] io::Error),
+    /// The first bytes are neither a version 1 nor a version 2 header: the peer does not
+    /// speak the PROXY protocol, or is not the load balancer.
+    #[error("the connection does not start with a PROXY protocol header")]
+    NotProxyProtocol,
+    /// A version 2 header announces more address and TLV bytes than [`V2_MAX_LEN`].
+    #[error(
+        "PROXY protocol v2 header announces {len} bytes of addresses and TLVs, more than {max}"
+    )]
+    TooLong {
+        /// The announced length.
+        len: usize,
+        /// The accepted maximum.
+        max: usize,
+    },
+    /// The header started like a PROXY protocol header but breaks its grammar; the text
+    /// says where.
+    #[error("malformed PROXY protocol header: {0}")]
+    Malformed(&'static str),
+}
+
+impl ProxyHeader {
+    /// The client's address: the header's source when it has one, else `peer`, the
+    /// socket's peer address (for [`ProxyHeader::Local`] and [`ProxyHeader::Unknown`]).
+    pub fn client_addr(&self, peer: SocketAddr) -> SocketAddr {
+        match self {
+            Self::Proxied { source, .. } => *source,
+            Self::Local | Self::Unknown => peer,
+        }
+    }
+}
+
+/// Reads a PROXY protocol header, version 1 or 2, from the start of `stream`, consuming
+/// exactly its bytes: whatever follows stays in the socket for the next reader. Fails if
+/// the header is missing, malformed, or not complete within `timeout`.
+pub async fn read_header(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Result<ProxyHeader, ProxyProtocolError> {
+    match tokio::time::timeout(timeout, read_any(stream)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(ProxyProtocolError::Timeout(timeout)),
+    }
+}
+
+async fn read_any(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolError> {
+    let mut prefix = [0u8; PREFIX_LEN];
+    read_exact(stream, &mut prefix).await?;
+    if prefix == V2_SIGNATURE {
+        read_v2(stream).await
+    } else if prefix.starts_with(V1_PREFIX) {
+        read_v1(stream, prefix).await
+    } else {
+        Err(ProxyProtocolError::NotProxyProtocol)
+    }
+}
+
+/// Reads the rest of a version 1 line, whose first bytes are `prefix`, and parses it.
+async fn read_v1(
+    stream: &mut TcpStream,
+    prefix: [u8; PREFIX_LEN],
+) -> Result<ProxyHeader, ProxyProtocolError> {
+    if prefix.contains(&b'\n') {
+        return Err(ProxyProtocolError::Malformed(
+            "v1 line ends before its fields",
+        ));
+    }
+    let mut line = [0u8; V1_MAX_LEN];
+    line[..PREFIX_LEN].copy_from_slice(&prefix);
+    let mut len = PREFIX_LEN;
+    loop {
+        if len == V1_MAX_LEN {
+            return Err(ProxyProtocolError::Malformed(
+                "v1 header has no CRLF within 107 bytes",
+            ));
+        }
+        let seen = stream
+            .peek(&mut line[len..])
+            .await
+            .map_err(ProxyProtocolError::Io)?;
+        if seen == 0 {
+            return Err(ProxyProtocolError::Closed);
+        }
+        // The line ends at the first LF; every peeked byte before it is the header's, so
+        // reading them all is safe when there is none.
+        let (take, done) = match memchr::memchr(b'\n', &line[len..len + seen]) {
+            Some(at) => (at + 1, true),
+            None => (seen, false),
+        };
+        // The peeked bytes are already in the socket's buffer: this read does not wait.
+        read_exact(stream, &mut line[len..len + take]).await?;
+        len += take;
+        if done {
+            return parse_v1(&line[..len]);
+        }
+    }
+}
+
+/// Parses a whole version 1 line, CRLF included.
+fn parse_v1(line: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
+    use ProxyProtocolError::Malformed;
+
+    let body = line
+        .strip_suffix(b"\r\n")
+        .ok_or(Malformed("v1 line ends in LF without CR"))?;
+    let body = std::str::from_utf8(body).map_err(|_| Malformed("v1 line is not ASCII"))?;
+    if !body.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(Malformed("v1 line holds a control character"));
+    }
+    let mut fields = body.split(' ');
+    // The caller checked the "PROXY " prefix.
+    let _proxy = fields.next();
+    let family = fields.next().ok_or(Malformed("v1 line has no protocol"))?;
+    if family == "UNKNOWN" {
+        // The specification: the rest of an UNKNOWN line is ignored, whatever it holds.
+        return Ok(ProxyHeader::Unknown);
+    }
+    let (Some(src), Some(dst), Some(sport), Some(dport), None) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return Err(Malformed(
+            "v1 line does not have exactly four address fields",
+        ));
+    };
+    let (src, dst): (IpAddr, IpAddr) = match family {
+        "TCP4" => (
+            src.parse::<Ipv4Addr>()
+                .map_err(|_| Malformed("v1 TCP4 source is not an IPv4 address"))?
+                .into(),
+            dst.parse::<Ipv4Addr>()
+                .map_err(|_| Malformed("v1 TCP4 destination is not an IPv4 address"))?
+                .into(),
+        ),
+        "TCP6" => (
+            src.parse::<Ipv6Addr>()
+                .map_err(|_| Malformed("v1 TCP6 source is not an IPv6 address"))?
+                .into(),
+            dst.parse::<Ipv6Addr>()
+                .map_err(|_| Malformed("v1 TCP6 destination is not an IPv6 address"))?
+                .into(),
+        ),
+        _ => return Err(Malformed("v1 protocol is none of TCP4, TCP6, UNKNOWN")),
+    };
+    let sport = parse_port(sport).ok_or(Malformed("v1 source port is not 0..=65535"))?;
+    let dport = parse_port(dport).ok_or(Malformed("v1 destination port is not 0..=65535"))?;
+    Ok(ProxyHeader::Proxied {
+        source: SocketAddr::new(src, sport),
+        destination: SocketAddr::new(dst, dport),
+    })
+}
+
+/// A decimal port; digits only, because `u16::from_str` would also take a `+` sign.
+fn parse_port(field: &str) -> Option<u16> {
+    if field.is_empty() || field.len() > 5 || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    field.parse().ok()
+}
+
+/// Reads and parses the rest of a version 2 header, after its signature.
+async fn read_v2(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolError> {
+    use ProxyProtocolError::Malformed;
+
+    let mut fixed = [0u8; 4];
+    read_exact(stream, &mut fixed).await?;
+    let [ver_cmd, fam_proto, len_hi, len_lo] = fixed;
+    if ver_cmd >> 4 != 2 {
+        return Err(Malformed("v2 version is not 2"));
+    }
+    let command = ver_cmd & 0x0f;
+    if command != V2_CMD_LOCAL && command != V2_CMD_PROXY {
+        return Err(Malformed("v2 command is neither LOCAL nor PROXY"));
+    }
+    let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    if len > V2_MAX_LEN {
+        return Err(ProxyProtocolError::TooLong {
+            len,
+            max: V2_MAX_LEN,
+        });
+    }
+    // Read the whole block, addresses and TLVs, even when it is not used: the next layer's
+    // bytes start after it.
+    let mut block = vec![0u8; len];
+    read_exact(stream, &mut block).await?;
+    if command == V2_CMD_LOCAL {
+        // The specification: a receiver ignores a LOCAL header's family and addresses.
+        return Ok(ProxyHeader::Local);
+    }
+
+    let family = fam_proto >> 4;
+    let transport = fam_proto & 0x0f;
+    if !matches!(family, V2_AF_UNSPEC | V2_AF_INET | V2_AF_INET6 | V2_AF_UNIX) {
+        return Err(Malformed("v2 address family is undefined"));
+    }
+    if !matches!(
+        transport,
+        V2_PROTO_UNSPEC | V2_PROTO_STREAM | V2_PROTO_DGRAM
+    ) {
+        return Err(Malformed("v2 transport protocol is undefined"));
+    }
+    if transport != V2_PROTO_STREAM {
+        return Ok(ProxyHeader::Unknown);
+    }
+    match family {
+        V2_AF_INET => {
+            let Some(addr) = block.get(..12) else {
+                return Err(Malformed("v2 AF_INET addresses are shorter than 12 bytes"));
+            };
+            let ip = |at: usize| Ipv4Addr::new(addr[at], addr[at + 1], addr[at + 2], addr[at + 3]);
+            let port = |at: usize| u16::from_be_bytes([addr[at], addr[at + 1]]);
+            Ok(ProxyHeader::Proxied {
+                source: SocketAddr::new(ip(0).into(), port(8)),
+                destination: SocketAddr::new(ip(4).into(), port(10)),
+            })
+        }
+        V2_AF_INET6 => {
+            let Some(addr) = block.get(..36) else {
+                return Err(Malformed("v2 AF_INET6 addresses are shorter than 36 bytes"));
+            };
+            let ip = |at: usize| {
+                let mut octets = [0u8; 16];
+                octets.copy_from_slice(&addr[at..at + 16]);
+                Ipv6Addr::from(octets)
+            };
+            let port = |at: usize| u16::from_be_bytes([addr[at], addr[at + 1]]);
+            Ok(ProxyHeader::Proxied {
+                source: SocketAddr::new(ip(0).into(), port(32)),
+                destination: SocketAddr::new(ip(16).into(), port(34)),
+            })
+        }
+        // UNSPEC and AF_UNIX name no IP client.
+        _ => Ok(ProxyHeader::Unknown),
+    }
+}
+
+/// `read_exact` with an early end of stream told apart from other I/O errors, since a
+/// peer closing is routine and logged more quietly.
+async fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> Result<(), ProxyProtocolError> {
+    match stream.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(ProxyProtocolError::Closed),
+        Err(e) => Err(ProxyProtocolError::Io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::AsyncWriteExt,
+        net::{TcpListener, TcpStream},
+    };
+
+    use super::*;
+
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    /// What the next layer would read: it must survive the header read untouched.
+    const PAYLOAD: &[u8] = b"\x16\x03\x01\x00\x05hello after the header";
+
+    /// A connected pair over loopback: (client, server).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    /// Sends `header` and [`PAYLOAD`] in one write, reads the header, and checks that the
+    /// payload is still there, whole.
+    async fn read_with_payload(header: &[u8]) -> Result<ProxyHeader, ProxyProtocolError> {
+        let (mut client, mut server) = pair().await;
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(PAYLOAD);
+        client.write_all(&bytes).await.unwrap();
+        let result = read_header(&mut server, DEADLINE).await;
+        if result.is_ok() {
+            assert_payload_follows(&mut server, &mut client).await;
+        }
+        result
+    }
+
+    async fn assert_payload_follows(server: &mut TcpStream, client: &mut TcpStream) {
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, PAYLOAD);
+    }
+
+    fn v2(command: u8, fam_proto: u8, block: &[u8]) -> Vec<u8> {
+        let mut bytes = V2_SIGNATURE.to_vec();
+        bytes.push(0x20 | command);
+        bytes.push(fam_proto);
+        bytes.extend_from_slice(&u16::try_from(block.len()).unwrap().to_be_bytes());
+        bytes.extend_from_slice(block);
+        bytes
+    }
+
+    fn v2_inet_block(tlvs: &[u8]) -> Vec<u8> {
+        let mut block = vec![192, 0, 2, 7, 10, 0, 0, 1];
+        block.extend_from_slice(&51234u16.to_be_bytes());
+        block.extend_from_slice(&443u16.to_be_bytes());
+        block.extend_from_slice(tlvs);
+        block
+    }
+
+    /// A PP2_TYPE_AUTHORITY TLV and a PP2_TYPE_NOOP TLV.
+    const TLVS: &[u8] = b"\x02\x00\x0bexample.com\x04\x00\x03\x00\x00\x00";
+
+    #[tokio::test]
+    async fn v1_tcp4_names_the_client_and_leaves_the_payload() {
+        let header = read_with_payload(b"PROXY TCP4 192.0.2.7 10.0.0.1 51234 443\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            header,
+            ProxyHeader::Proxied {
+                source: "192.0.2.7:51234".parse().unwrap(),
+                destination: "10.0.0.1:443".parse().unwrap(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn v1_tcp6_names_the_client() {
+        let header = read_with_payload(b"PROXY TCP6 2001:db8::7 2001:db8::1 51234 443\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            header,
+            ProxyHeader::Proxied {
+                source: "[2001:db8::7]:51234".parse().unwrap(),
+                destination: "[2001:db8::1]:443".parse().unwrap(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn v1_unknown_is_unknown_whatever_follows_it() {
+        let bare = read_with_payload(b"PROXY UNKNOWN\r\n").await.unwrap();
+        assert_eq!(bare, ProxyHeader::Unknown);
+        let with_rest = read_with_payload(b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n")
+            .await
+            .unwrap();
+        assert_eq!(with_rest, ProxyHeader::Unknown);
+    }
+
+    #[tokio::test]
+    async fn v1_of_the_maximum_length_is_accepted() {
+        const FULL: &str = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        // The specification's worst case is UNKNOWN with full IPv6 addresses: 107 bytes.
+        let unknown = format!("PROXY UNKNOWN {FULL} {FULL} 65535 65535\r\n");
+        assert_eq!(unknown.len(), V1_MAX_LEN);
+        let header = read_with_payload(unknown.as_bytes()).await.unwrap();
+        assert_eq!(header, ProxyHeader::Unknown);
+        let tcp6 = format!("PROXY TCP6 {FULL} {FULL} 65535 65535\r\n");
+        let header = read_with_payload(tcp6.as_bytes()).await.unwrap();
+        assert!(matches!(header, ProxyHeader::Proxied { .. }));
+    }
+
+    #[tokio::test]
+    async fn v1_with_a_bad_port_is_malformed() {
+        for line in [
+            &b"PROXY TCP4 192.0.2.7 10.0.0.1 99999 443\r\n"[..],
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 +5 443\r\n",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 5 \r\n",
+        ] {
+            let err = read_with_payload(line).await.unwrap_err();
+            assert!(matches!(err, ProxyProtocolError::Malformed(_)), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn v1_with_a_mismatched_family_or_field_count_is_malformed() {
+        for line in [
+            &b"PROXY TCP4 2001:db8::7 10.0.0.1 1 2\r\n"[..],
+            b"PROXY TCP6 192.0.2.7 2001:db8::1 1 2\r\n",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 1\r\n",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 1 2 3\r\n",
+            b"PROXY TCP4  192.0.2.7 10.0.0.1 1 2\r\n",
+            b"PROXY UDP4 192.0.2.7 10.0.0.1 1 2\r\n",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 1 2\n",
+        ] {
+            let err = read_with_payload(line).await.unwrap_err();
+            assert!(matches!(err, ProxyProtocolError::Malformed(_)), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn v1_without_crlf_within_107_bytes_is_malformed() {
+        let mut line = b"PROXY TCP4 ".to_vec();
+        line.resize(200, b'1');
+        let err = read_with_payload(&line).await.unwrap_err();
+        assert!(matches!(err, ProxyProtocolError::Malformed(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn v2_proxy_ipv4_with_tlvs_names_the_client() {
+        let header = read_with_payload(&v2(V2_CMD_PROXY, 0x11, &v2_inet_block(TLVS)))
+            .await
+            .unwrap();
+        assert_eq!(
+            header,
+            ProxyHeader::Proxied {
+                source: "192.0.2.7:51234".parse().unwrap(),
+                destination: "10.0.0.1:443".parse().unwrap(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn v2_proxy_ipv6_with_tlvs_names_the_client() {
+        let src: Ipv6Addr = "2001:db8::7".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let mut block = src.octets().to_vec();
+        block.extend_from_slice(&dst.octets());
+        block.extend_from_slice(&51234u16.to_be_bytes());
+        block.extend_from_slice(&443u16.to_be_bytes());
+        block.extend_from_slice(TLVS);
+        let header = read_with_payload(&v2(V2_CMD_PROXY, 0x21, &block))
+            .await
+            .unwrap();
+        assert_eq!(
+            header,
+            ProxyHeader::Proxied {
+                source: "[2001:db8::7]:51234".parse().unwrap(),
+                destination: "[2001:db8::1]:443".parse().unwrap(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn v2_local_skips_its_addresses() {
+        let header = read_with_payload(&v2(V2_CMD_LOCAL, 0x11, &v2_inet_block(TLVS)))
+            .await
+            .unwrap();
+        assert_eq!(header, ProxyHeader::Local);
+        let empty = read_with_payload(&v2(V2_CMD_LOCAL, 0x00, &[]))
+            .await
+            .unwrap();
+        assert_eq!(empty, ProxyHeader::Local);
+    }
+
+    #[tokio::test]
+    async fn v2_unix_unspec_and_dgram_are_unknown() {
+        let unix = read_with_payload(&v2(V2_CMD_PROXY, 0x31, &[0u8; 216]))
+            .await
+            .unwrap();
+        assert_eq!(unix, ProxyHeader::Unknown);
+        let unspec = read_with_payload(&v2(V2_CMD_PROXY, 0x00, &[]))
+            .await
+            .unwrap();
+        assert_eq!(unspec, ProxyHeader::Unknown);
+        let dgram = read_with_payload(&v2(V2_CMD_PROXY, 0x12, &v2_inet_block(&[])))
+            .await
+            .unwrap();
+        assert_eq!(dgram, ProxyHeader::Unknown);
+    }
+
+    #[tokio::test]
+    async fn v2_with_short_addresses_or_bad_fields_is_malformed() {
+        for header in [
+            v2(V2_CMD_PROXY, 0x11, &[0u8; 11]),
+            v2(V2_CMD_PROXY, 0x21, &[0u8; 35]),
+            v2(0x2, 0x11, &v2_inet_block(&[])),
+            v2(V2_CMD_PROXY, 0x41, &v2_inet_block(&[])),
+            v2(V2_CMD_PROXY, 0x13, &v2_inet_block(&[])),
+        ] {
+            let err = read_with_payload(&header).await.unwrap_err();
+            assert!(matches!(err, ProxyProtocolError::Malformed(_)), "{err:?}");
+        }
+        let mut version_1 = v2(V2_CMD_PROXY, 0x11, &v2_inet_block(&[]));
+        version_1[12] = 0x11;
+        let err = read_with_payload(&version_1).await.unwrap_err();
+        assert!(matches!(err, ProxyProtocolError::Malformed(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn v2_longer_than_the_cap_is_rejected_before_reading_it() {
+        let mut header = V2_SIGNATURE.to_vec();
+        header.extend_from_slice(&[0x21, 0x11, 0xff, 0xff]);
+        let err = read_with_payload(&header).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProxyProtocolError::TooLong {
+                    len: 65535,
+                    max: V2_MAX_LEN
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tls_client_hello_or_http_request_is_not_proxy_protocol() {
+        for start in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x00\x00\x00",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ] {
+            let err = read_with_payload(start).await.unwrap_err();
+            assert!(
+                matches!(err, ProxyProtocolError::NotProxyProtocol),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out() {
+        let (_client, mut server) = pair().await;
+        let timeout = Duration::from_millis(200);
+        let err = read_header(&mut server, timeout).await.unwrap_err();
+        assert!(
+            matches!(err, ProxyProtocolError::Timeout(t) if t == timeout),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_closing_mid_header_is_closed() {
+        for partial in [
+            &b"PROXY TCP4 192.0.2.7"[..],
+            &b"PROXY"[..],
+            &v2(V2_CMD_PROXY, 0x11, &v2_inet_block(&[]))[..20],
+        ] {
+            let (mut client, mut server) = pair().await;
+            client.write_all(partial).await.unwrap();
+            client.shutdown().await.unwrap();
+            let err = read_header(&mut server, DEADLINE).await.unwrap_err();
+            assert!(matches!(err, ProxyProtocolError::Closed), "{err:?}");
+        }
+    }
+
+    /// The header arrives in two segments, split at `at`; the reader must wait for the
+    /// second (not fail, not spin on the first) and still leave the payload.
+    async fn read_split(header: &[u8], at: usize) -> ProxyHeader {
+        let (mut client, mut server) = pair().await;
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(PAYLOAD);
+        let (first, second) = bytes.split_at(at);
+        client.set_nodelay(true).unwrap();
+        client.write_all(first).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let header = read_header(&mut server, DEADLINE).await;
+            (header, server)
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.write_all(second).await.unwrap();
+        let (header, mut server) = reader.await.unwrap();
+        let header = header.unwrap();
+        assert_payload_follows(&mut server, &mut client).await;
+        header
+    }
+
+    #[tokio::test]
+    async fn a_header_split_across_writes_is_reassembled() {
+        let expected = ProxyHeader::Proxied {
+            source: "192.0.2.7:51234".parse().unwrap(),
+            destination: "10.0.0.1:443".parse().unwrap(),
+        };
+        let v1 = b"PROXY TCP4 192.0.2.7 10.0.0.1 51234 443\r\n";
+        // Inside the prefix, inside the peeked part, and between CR and LF.
+        for at in [5, 20, v1.len() - 1] {
+            assert_eq!(read_split(v1, at).await, expected, "v1 split at {at}");
+        }
+        let v2 = v2(V2_CMD_PROXY, 0x11, &v2_inet_block(TLVS));
+        for at in [6, 14, 20] {
+            assert_eq!(read_split(&v2, at).await, expected, "v2 split at {at}");
+        }
+    }
+
+    #[test]
+    fn client_addr_falls_back_to_the_peer() {
+        let peer: SocketAddr = "10.1.1.1:40000".parse().unwrap();
+        let source: SocketAddr = "192.0.2.7:51234".parse().unwrap();
+        let proxied = ProxyHeader::Proxied {
+            source,
+            destination: "10.0.0.1:443".parse().unwrap(),
+        };
+        assert_eq!(proxied.client_addr(peer), source);
+        assert_eq!(ProxyHeader::Local.client_addr(peer), peer);
+        assert_eq!(ProxyHeader::Unknown.client_addr(peer), peer);
+    }
+}

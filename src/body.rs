@@ -12,15 +12,27 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 
-use crate::sse::SseBody;
+use crate::{
+    gateway::{
+        fanout::SharedSubscription,
+        relay::{BoxError, SseRelayBody, TimedBody},
+    },
+    sse::SseBody,
+};
 
 /// A response body.
 #[derive(Debug)]
 pub enum ResponseBody {
     /// A complete body.
     Full(Full<Bytes>),
-    /// An event stream.
+    /// An event stream of the hub.
     Sse(Box<SseBody>),
+    /// An upstream body relayed under the route's deadlines.
+    Relay(Box<TimedBody>),
+    /// An upstream event stream relayed with heartbeats.
+    SseRelay(Box<SseRelayBody>),
+    /// A shared upstream event stream (gateway fan-out).
+    Shared(Box<SseBody<SharedSubscription>>),
 }
 
 impl ResponseBody {
@@ -35,17 +47,24 @@ impl ResponseBody {
     }
 }
 
+fn never(e: Infallible) -> BoxError {
+    match e {}
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Full(full) => Pin::new(full).poll_frame(cx),
-            Self::Sse(sse) => Pin::new(sse.as_mut()).poll_frame(cx),
+            Self::Full(full) => Pin::new(full).poll_frame(cx).map_err(never),
+            Self::Sse(sse) => Pin::new(sse.as_mut()).poll_frame(cx).map_err(never),
+            Self::Relay(body) => Pin::new(body.as_mut()).poll_frame(cx),
+            Self::SseRelay(body) => Pin::new(body.as_mut()).poll_frame(cx),
+            Self::Shared(sse) => Pin::new(sse.as_mut()).poll_frame(cx).map_err(never),
         }
     }
 
@@ -53,6 +72,9 @@ impl Body for ResponseBody {
         match self {
             Self::Full(full) => full.is_end_stream(),
             Self::Sse(sse) => sse.is_end_stream(),
+            Self::Relay(body) => body.is_end_stream(),
+            Self::SseRelay(body) => body.is_end_stream(),
+            Self::Shared(sse) => sse.is_end_stream(),
         }
     }
 
@@ -60,6 +82,9 @@ impl Body for ResponseBody {
         match self {
             Self::Full(full) => full.size_hint(),
             Self::Sse(sse) => sse.size_hint(),
+            Self::Relay(body) => body.size_hint(),
+            Self::SseRelay(body) => body.size_hint(),
+            Self::Shared(sse) => sse.size_hint(),
         }
     }
 }

@@ -20,12 +20,11 @@ use http::Request;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::{conn::auto, graceful::Watcher},
+    server::conn::auto,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
-    sync::watch,
 };
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
@@ -34,8 +33,40 @@ use crate::{
     config::{Config, Http2Config},
     io::CoalescingIo,
     routes::App,
+    shutdown::{DrainWatch, Served},
     tls::ALPN_H2,
 };
+
+/// What a request's handler knows about its connection, as a request extension.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer (or the PROXY protocol source).
+    pub peer: SocketAddr,
+    /// The client's address as trusted proxies report it (`X-Forwarded-For`), if any.
+    pub forwarded_client: Option<std::net::IpAddr>,
+    /// The connection came over TLS.
+    pub tls: bool,
+    /// The peer is a trusted proxy: its forwarding headers are kept.
+    pub trusted_proxy: bool,
+}
+
+impl Default for ConnInfo {
+    fn default() -> Self {
+        Self {
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            forwarded_client: None,
+            tls: false,
+            trusted_proxy: false,
+        }
+    }
+}
+
+impl ConnInfo {
+    /// The client's address: what a trusted proxy said, else the peer.
+    pub fn client_ip(&self) -> std::net::IpAddr {
+        self.forwarded_client.unwrap_or(self.peer.ip())
+    }
+}
 
 /// Which listener a connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +86,6 @@ pub struct ConnContext {
     header_read_timeout: Duration,
     write_coalesce: Duration,
     write_stall_timeout: Duration,
-    force_close: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for ConnContext {
@@ -65,14 +95,8 @@ impl std::fmt::Debug for ConnContext {
 }
 
 impl ConnContext {
-    /// Context for connections served with `config`; `force_close` signals the end of the
-    /// drain deadline.
-    pub fn new(
-        app: App,
-        acceptor: TlsAcceptor,
-        config: &Config,
-        force_close: watch::Receiver<bool>,
-    ) -> Self {
+    /// Context for connections served with `config`.
+    pub fn new(app: App, acceptor: TlsAcceptor, config: &Config) -> Self {
         Self {
             app,
             acceptor,
@@ -81,7 +105,6 @@ impl ConnContext {
             header_read_timeout: config.server.header_read_timeout,
             write_coalesce: config.server.write_coalesce,
             write_stall_timeout: config.server.write_stall_timeout,
-            force_close,
         }
     }
 }
@@ -101,12 +124,12 @@ where
     }
 }
 
-/// Serves one accepted TCP connection to its end; `graceful` tells it when the server
+/// Serves one accepted TCP connection to its end; `drain` tells it when the server
 /// drains. Errors are the peer's business (resets, bad requests, handshake failures) and are
 /// logged at debug.
 pub async fn serve(
     ctx: Arc<ConnContext>,
-    graceful: Watcher,
+    drain: DrainWatch,
     stream: TcpStream,
     peer: SocketAddr,
     transport: Transport,
@@ -116,10 +139,16 @@ pub async fn serve(
         // SSE frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         tracing::debug!(?transport, "accepted");
+        let info = ConnInfo {
+            peer,
+            forwarded_client: None,
+            tls: transport == Transport::Tls,
+            trusted_proxy: false,
+        };
         match transport {
             Transport::Plaintext => {
                 let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, graceful, io, Protocol::Auto).await
+                serve_http(&ctx, drain, io, Protocol::Auto, info).await
             }
             Transport::Tls => {
                 let handshake = ctx.acceptor.accept(stream);
@@ -141,7 +170,7 @@ pub async fn serve(
                     Protocol::Http1
                 };
                 let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, graceful, io, protocol).await;
+                serve_http(&ctx, drain, io, protocol, info).await;
             }
         }
     }
@@ -173,8 +202,27 @@ macro_rules! apply_http2 {
     }};
 }
 
-async fn serve_http<I>(ctx: &ConnContext, graceful: Watcher, io: I, protocol: Protocol)
-where
+/// Applies the HTTP/1.1 settings (hyper's builder and the auto builder's HTTP/1 view).
+macro_rules! apply_http1 {
+    ($builder:expr, $ctx:expr) => {{
+        $builder
+            .timer(TokioTimer::new())
+            .header_read_timeout($ctx.header_read_timeout)
+            // Bounds request headers too: hyper checks this between reads, so the effective
+            // header limit is a few times this.
+            .max_buf_size(16 << 10);
+    }};
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn serve_http<I>(
+    ctx: &ConnContext,
+    drain: DrainWatch,
+    io: I,
+    protocol: Protocol,
+    info: ConnInfo,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let span = tracing::Span::current();
@@ -192,8 +240,9 @@ where
     let service = {
         let app = ctx.app.clone();
         let got_request = got_request.clone();
-        service_fn(move |req: Request<Incoming>| {
+        service_fn(move |mut req: Request<Incoming>| {
             got_request.store(true, Ordering::Relaxed);
+            req.extensions_mut().insert(info.clone());
             let app = app.clone();
             // Boxed: hyper keeps each HTTP/2 stream's task sized for the service future
             // (about 2 KiB) for the stream's whole life; boxed, that memory is freed as soon
@@ -201,40 +250,49 @@ where
             Box::pin(async move { Ok::<_, Infallible>(app.handle(req).await) })
         })
     };
-    let mut builder = auto::Builder::new(SpanExecutor);
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(ctx.header_read_timeout)
-        // Bounds request headers too: hyper checks this between reads, so the effective
-        // header limit is a few times this (hyper-util's auto builder does not expose
-        // hyper's exact `max_header_size`).
-        .max_buf_size(16 << 10);
-    apply_http2!(builder.http2(), &ctx.http2);
-    let builder = match protocol {
-        Protocol::Http1 => builder.http1_only(),
-        Protocol::Http2 => builder.http2_only(),
-        Protocol::Auto => builder,
-    };
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    let conn = graceful.watch(conn.into_owned());
-    let mut force_close = ctx.force_close.clone();
+    // On TLS the protocol is ALPN's, so hyper's own builders serve it; hyper-util's auto
+    // builder sniffs the preface whenever upgrades are on, and is kept for the plaintext
+    // listener, where telling h2c from HTTP/1.1 by the preface is the point.
+    let io = TokioIo::new(io);
     let first_request_deadline = async {
         tokio::time::sleep(ctx.header_read_timeout).await;
         if got_request.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        res = conn => match res {
-            Ok(()) => tracing::debug!("closed"),
-            Err(e) => tracing::debug!(error = %e, "closed with error"),
-        },
-        _ = force_close.wait_for(|closed| *closed) => {
-            tracing::debug!("closed at the shutdown deadline");
+    let served = match protocol {
+        Protocol::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            apply_http1!(builder, ctx);
+            let conn = builder.serve_connection(io, service).with_upgrades();
+            drain
+                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
+                .await
+                .map_err(BoxError::from)
         }
-        () = first_request_deadline => {
-            tracing::debug!("no request within the header timeout; closing");
+        Protocol::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(SpanExecutor);
+            apply_http2!(builder, &ctx.http2);
+            let conn = builder.serve_connection(io, service);
+            drain
+                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
+                .await
+                .map_err(BoxError::from)
         }
+        Protocol::Auto => {
+            let mut builder = auto::Builder::new(SpanExecutor);
+            apply_http1!(builder.http1(), ctx);
+            apply_http2!(builder.http2(), &ctx.http2);
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            drain
+                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
+                .await
+        }
+    };
+    match served {
+        Served::Done(Ok(())) => tracing::debug!("closed"),
+        Served::Done(Err(e)) => tracing::debug!(error = %e, "closed with error"),
+        Served::Forced => tracing::debug!("closed at the shutdown deadline"),
+        Served::Idle => tracing::debug!("no request within the header timeout; closing"),
     }
 }

@@ -23,11 +23,13 @@ pub mod config;
 pub mod conn;
 pub mod demo;
 pub mod forwarded;
+pub mod gateway;
 pub mod hub;
 pub mod io;
 pub mod proxy_protocol;
 pub mod routes;
 pub mod server;
+pub mod shutdown;
 pub mod sse;
 pub mod tls;
 

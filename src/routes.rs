@@ -1,9 +1,12 @@
-//! HTTP routes: the request handler shared by every listener and protocol.
+//! HTTP routes: the request handler shared by every listener and protocol. Built-in
+//! endpoints come first, then the gateway's routes, then the demo page. The hub's prefix
+//! (`/events` below) is configurable.
 //!
 //! | route | method | what |
 //! | --- | --- | --- |
-//! | `/` | GET | the demo page |
 //! | `/healthz` | GET, HEAD | liveness and hub counters (JSON) |
+//! | `/` | GET | the demo page (unless a gateway route serves `/`) |
+//! | any `[[route]]` prefix | any | forwarded to the route's upstream |
 //! | `/events/{topic}` | GET | subscribe to one topic |
 //! | `/events/{topic}` | POST | publish the body to the topic |
 //! | `/events?topic=a&topic=b` | GET | subscribe to several topics on one stream |
@@ -17,12 +20,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::{
     body::ResponseBody,
+    gateway::Gateway,
     hub::{Hub, PublishError, Resume, SubscribeError, TopicName},
     sse::{EventFields, SseBody, StreamLimits},
 };
-
-/// Path prefix of the hub's API.
-const EVENTS: &str = "/events";
 
 /// Response header telling how a `Last-Event-ID` resumption went: `live` (none asked),
 /// `complete` (every later event is replayed) or `gap` (unknown or evicted id).
@@ -30,28 +31,34 @@ pub const REPLAY_HEADER: &str = "ssegate-replay";
 
 /// Settings the handler needs.
 #[derive(Debug, Clone)]
-pub struct RouteConfig {
+pub struct AppConfig {
     /// Heartbeat interval of streams.
     pub heartbeat_interval: Duration,
     /// Largest publish body.
     pub max_body_bytes: usize,
     /// Deadline for reading a publish body.
     pub body_read_timeout: Duration,
+    /// Path prefix of the hub's API (`/events`), or `None` when the hub is off.
+    pub hub_path: Option<String>,
+    /// Serve the demo page at `/`.
+    pub demo: bool,
 }
 
 /// The request handler. Cheap to clone: one per connection.
 #[derive(Debug, Clone)]
 pub struct App {
     hub: Arc<Hub>,
-    config: Arc<RouteConfig>,
+    config: Arc<AppConfig>,
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl App {
-    /// A handler serving `hub`.
-    pub fn new(hub: Arc<Hub>, config: RouteConfig) -> Self {
+    /// A handler serving `hub`, and the gateway's routes if any.
+    pub fn new(hub: Arc<Hub>, config: AppConfig, gateway: Option<Arc<Gateway>>) -> Self {
         Self {
             hub,
             config: Arc::new(config),
+            gateway: gateway.filter(|g| !g.is_empty()),
         }
     }
 
@@ -67,12 +74,55 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let path = req.uri().path();
-        if path == "/" {
+        if path == "/healthz" {
             return match *req.method() {
-                Method::GET | Method::HEAD => {
-                    let page = crate::demo::demo_page();
-                    page.map(ResponseBody::Full)
-                }
+                Method::GET | Method::HEAD => self.health(),
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        if let Some(hub_path) = self.config.hub_path.as_deref() {
+            if path == hub_path {
+                return match *req.method() {
+                    Method::GET => {
+                        let topics = query_pairs(&req)
+                            .filter(|(k, _)| k == "topic")
+                            .map(|(_, v)| TopicName::parse(&v))
+                            .collect::<Result<Vec<_>, _>>();
+                        match topics {
+                            Ok(topics) => self.subscribe(&req, topics),
+                            Err(e) => {
+                                error(StatusCode::BAD_REQUEST, format!("invalid `topic`: {e}"))
+                            }
+                        }
+                    }
+                    _ => method_not_allowed("GET"),
+                };
+            }
+            if let Some(name) = path
+                .strip_prefix(hub_path)
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
+                let topic = match TopicName::parse(name) {
+                    Ok(topic) => topic,
+                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid topic: {e}")),
+                };
+                return match *req.method() {
+                    Method::GET => self.subscribe(&req, vec![topic]),
+                    Method::POST => self.publish(req, topic).await,
+                    _ => method_not_allowed("GET, POST"),
+                };
+            }
+        }
+        if let Some(gateway) = &self.gateway {
+            let host = crate::gateway::request_host(&req);
+            if let Some(route) = gateway.find(host.as_deref(), path) {
+                let route = route.clone();
+                return gateway.proxy(&route, req).await;
+            }
+        }
+        if path == "/" && self.config.demo {
+            return match *req.method() {
+                Method::GET | Method::HEAD => crate::demo::demo_page().map(ResponseBody::Full),
                 _ => method_not_allowed("GET, HEAD"),
             };
         }
@@ -81,38 +131,6 @@ impl App {
             let mut response = Response::new(ResponseBody::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
             return response;
-        }
-        if path == "/healthz" {
-            return match *req.method() {
-                Method::GET | Method::HEAD => self.health(),
-                _ => method_not_allowed("GET, HEAD"),
-            };
-        }
-        if path == EVENTS {
-            return match *req.method() {
-                Method::GET => {
-                    let topics = query_pairs(&req)
-                        .filter(|(k, _)| k == "topic")
-                        .map(|(_, v)| TopicName::parse(&v))
-                        .collect::<Result<Vec<_>, _>>();
-                    match topics {
-                        Ok(topics) => self.subscribe(&req, topics),
-                        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid `topic`: {e}")),
-                    }
-                }
-                _ => method_not_allowed("GET"),
-            };
-        }
-        if let Some(name) = path.strip_prefix("/events/") {
-            let topic = match TopicName::parse(name) {
-                Ok(topic) => topic,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid topic: {e}")),
-            };
-            return match *req.method() {
-                Method::GET => self.subscribe(&req, vec![topic]),
-                Method::POST => self.publish(req, topic).await,
-                _ => method_not_allowed("GET, POST"),
-            };
         }
         error(StatusCode::NOT_FOUND, format!("no route for {path}"))
     }

@@ -15,10 +15,9 @@ use std::{
     time::Duration,
 };
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{watch, Semaphore},
+    sync::Semaphore,
 };
 use tokio_rustls::TlsAcceptor;
 
@@ -26,8 +25,10 @@ use crate::{
     certs,
     config::{Config, TlsSource},
     conn::{self, ConnContext, Transport},
+    gateway::{client::ClientBuildError, Gateway},
     hub::Hub,
-    routes::{App, RouteConfig},
+    routes::{App, AppConfig},
+    shutdown::Drain,
     tls,
 };
 
@@ -46,6 +47,9 @@ pub enum ServerError {
     /// The certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A gateway route's upstream client cannot be built.
+    #[error(transparent)]
+    Gateway(#[from] ClientBuildError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -58,6 +62,7 @@ pub enum ServerError {
 
 /// A server whose listeners are bound: ready to [`run`](Server::run).
 pub struct Server {
+    gateway: Arc<Gateway>,
     tls_listener: TcpListener,
     plaintext_listener: Option<TcpListener>,
     acceptor: TlsAcceptor,
@@ -97,12 +102,17 @@ impl Server {
                 tls::server_config(&local.paths.server_cert, &local.paths.server_key)?
             }
         };
+        let gateway = Arc::new(Gateway::new(
+            config.routes.clone(),
+            config.heartbeat_interval,
+        )?);
         let tls_listener = bind(config.server.listen).await?;
         let plaintext_listener = match config.server.plaintext_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         Ok(Self {
+            gateway,
             tls_listener,
             plaintext_listener,
             acceptor: TlsAcceptor::from(tls_config),
@@ -136,6 +146,7 @@ impl Server {
     /// `shutdown_timeout`; connections still open then are closed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
+            gateway,
             tls_listener,
             plaintext_listener,
             acceptor,
@@ -144,15 +155,17 @@ impl Server {
         } = self;
         let app = App::new(
             hub.clone(),
-            RouteConfig {
+            AppConfig {
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.server.max_body_bytes,
                 body_read_timeout: config.server.body_read_timeout,
+                hub_path: config.hub_path.clone(),
+                demo: config.demo,
             },
+            Some(gateway),
         );
-        let graceful = GracefulShutdown::new();
-        let (force_close, force_rx) = watch::channel(false);
-        let ctx = Arc::new(ConnContext::new(app, acceptor, &config, force_rx));
+        let drain = Drain::new();
+        let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
         let accepted = AtomicU64::new(0);
         tracing::info!(
@@ -191,7 +204,7 @@ impl Server {
                     backoff.reset();
                     accepted.fetch_add(1, Ordering::Relaxed);
                     let ctx = ctx.clone();
-                    let watcher = graceful.watcher();
+                    let watcher = drain.watcher();
                     tokio::spawn(async move {
                         conn::serve(ctx, watcher, stream, peer, transport).await;
                         drop(permit);
@@ -210,24 +223,14 @@ impl Server {
         summary.abort();
 
         tracing::info!("shutting down: draining connections");
-        let drain = graceful.shutdown();
-        tokio::pin!(drain);
-        // Poll the drain once so GOAWAY is signalled before the streams end: clients then
-        // reconnect to another server instead of this one.
-        let drained = tokio::select! {
-            biased;
-            () = &mut drain => true,
-            () = std::future::ready(()) => false,
-        };
-        hub.shutdown();
+        // GOAWAY (and HTTP/1.1 close) first, then the streams end: clients reconnect to
+        // another server instead of this one.
         let deadline = config.server.shutdown_timeout;
-        // A completed future must not be polled again (no connections: already drained).
-        if !drained && tokio::time::timeout(deadline, drain).await.is_err() {
+        if !drain.drain(deadline, || hub.shutdown()).await {
             tracing::warn!(
                 ?deadline,
-                "shutdown deadline reached; closing remaining connections"
+                "shutdown deadline reached; closed the remaining connections"
             );
-            let _ = force_close.send(true);
         }
         let stats = hub.stats();
         tracing::info!(

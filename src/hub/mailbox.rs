@@ -18,6 +18,9 @@ pub enum CloseReason {
     Overflow,
     /// The hub is shutting down.
     Shutdown,
+    /// The source of the events ended the stream (a shared upstream stream answered with
+    /// an end, such as 204).
+    Ended,
 }
 
 /// What [`Mailbox::poll_take`] hands to the body.

@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use crate::{
     hub::{mailbox::CloseReason, Next, Resume, Subscription},
     sse::event::{encode_notice, GAP_EVENT_TYPE, HEARTBEAT_COMMENT, OPEN_COMMENT},
+    sse::EventSource,
 };
 
 /// Most events sent in one DATA frame: a busy stream catches up in few frames, and one
@@ -51,12 +52,14 @@ pub enum EndReason {
     Shutdown,
     /// The client went away (the body was dropped before it ended).
     ClientGone,
+    /// The source ended the stream (an upstream's end for a shared stream).
+    SourceEnded,
 }
 
-/// The body of an SSE response.
+/// The body of an SSE response, fed by a hub subscription or a shared upstream stream.
 #[derive(Debug)]
-pub struct SseBody {
-    subscription: Subscription,
+pub struct SseBody<S: EventSource = Subscription> {
+    subscription: S,
     prelude: Option<Bytes>,
     tick_every: Duration,
     next_tick: Instant,
@@ -69,12 +72,12 @@ pub struct SseBody {
     ended: Option<EndReason>,
 }
 
-impl SseBody {
+impl<S: EventSource> SseBody<S> {
     /// A body streaming `subscription`, with a heartbeat comment whenever the stream was
     /// silent for `heartbeat_interval`. When the subscription resumes with a gap, the
     /// first event is an `ssegate-gap` notice (no id, so the client's last id is kept).
     pub fn new(
-        subscription: Subscription,
+        subscription: S,
         heartbeat_interval: Duration,
         limits: StreamLimits,
         last_event_id: Option<&str>,
@@ -132,6 +135,7 @@ impl SseBody {
                 self.ended = Some(match reason {
                     CloseReason::Overflow => EndReason::Overflow,
                     CloseReason::Shutdown => EndReason::Shutdown,
+                    CloseReason::Ended => EndReason::SourceEnded,
                 });
                 Poll::Ready(None)
             }
@@ -171,7 +175,7 @@ impl SseBody {
     }
 }
 
-impl Body for SseBody {
+impl<S: EventSource> Body for SseBody<S> {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -208,10 +212,10 @@ impl Body for SseBody {
     }
 }
 
-impl Drop for SseBody {
+impl<S: EventSource> Drop for SseBody<S> {
     fn drop(&mut self) {
         tracing::debug!(
-            topics = ?self.subscription.topics().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            source = %self.subscription.describe(),
             delivered = self.delivered,
             reason = ?self.ended.unwrap_or(EndReason::ClientGone),
             "stream closed"

@@ -10,7 +10,10 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::hub::HubConfig;
+use crate::{
+    gateway::route::{RawRoute, RouteConfig},
+    hub::HubConfig,
+};
 
 /// Default TLS listen address: loopback only, so a first run exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -39,8 +42,8 @@ pub enum ConfigError {
     /// A value is out of range or malformed.
     #[error("invalid value for `{key}`: {reason}")]
     Invalid {
-        /// The key, as `section.name`.
-        key: &'static str,
+        /// The key, as `section.name` (`route[2].upstream` for array entries).
+        key: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -60,6 +63,25 @@ pub struct RawConfig {
     pub hub: RawHub,
     /// `[log]`: logging.
     pub log: RawLog,
+    /// `[demo]`: the demo page.
+    pub demo: RawDemo,
+    /// `[[route]]`: upstream routes of the gateway.
+    #[serde(rename = "route")]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[demo]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDemo {
+    /// Serve the demo page at `/`. Default true.
+    pub enabled: bool,
+}
+
+impl Default for RawDemo {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[server]`.
@@ -141,6 +163,10 @@ pub struct RawHttp2 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawHub {
+    /// Serve the built-in hub. Default true.
+    pub enabled: bool,
+    /// Path prefix of the hub's API. Default `/events`.
+    pub path: String,
     /// A comment is sent on a stream silent for this long, in seconds. Default 15.
     pub heartbeat_interval_secs: f64,
     /// Events kept for `Last-Event-ID` replay, all topics together. Default 10000.
@@ -213,6 +239,8 @@ impl Default for RawHub {
     fn default() -> Self {
         let hub = HubConfig::default();
         Self {
+            enabled: true,
+            path: "/events".into(),
             heartbeat_interval_secs: 15.0,
             history_max_events: hub.history_max_events,
             history_max_bytes: hub.history_max_bytes,
@@ -246,6 +274,12 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Logging.
     pub log: LogConfig,
+    /// Path prefix of the hub's API; `None` when the hub is disabled.
+    pub hub_path: Option<String>,
+    /// Serve the demo page.
+    pub demo: bool,
+    /// Gateway routes, in the order they are tried.
+    pub routes: Vec<RouteConfig>,
 }
 
 /// Validated `[server]`.
@@ -432,11 +466,34 @@ impl RawConfig {
             "json" => LogFormat::Json,
             other => return invalid("log.format", format!("{other:?}: expected text or json")),
         };
+        let hub_path = if b.enabled {
+            let path = b.path.trim_end_matches('/');
+            if !b.path.starts_with('/') || path.is_empty() {
+                return invalid(
+                    "hub.path",
+                    format!("{:?} must start with / and not be /", b.path),
+                );
+            }
+            Some(path.to_owned())
+        } else {
+            None
+        };
+        let mut routes = self
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.validate(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Stable: equal precedence keeps the file's order.
+        routes.sort_by_key(RouteConfig::precedence);
         Ok(Config {
             server,
             tls,
             http2,
             hub,
+            hub_path,
+            demo: self.demo.enabled,
+            routes,
             heartbeat_interval,
             log: LogConfig {
                 format,
@@ -456,9 +513,10 @@ impl Default for Config {
     }
 }
 
-fn invalid<T>(key: &'static str, reason: impl Into<String>) -> Result<T, ConfigError> {
+/// An [`ConfigError::Invalid`] for `key`.
+pub fn invalid<T>(key: impl Into<String>, reason: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError::Invalid {
-        key,
+        key: key.into(),
         reason: reason.into(),
     })
 }
@@ -469,7 +527,8 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
         .or_else(|_| invalid(key, format!("{value:?} is not an IP address and port")))
 }
 
-fn secs(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
+/// A positive number of seconds (at most a year) as a `Duration`.
+pub fn secs(key: &str, value: f64) -> Result<Duration, ConfigError> {
     if !(value > 0.0 && value <= 86_400.0 * 365.0) {
         return invalid(key, format!("{value} is not a positive number of seconds"));
     }
@@ -516,65 +575,4 @@ fn window(key: &'static str, value: u32) -> Result<u32, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid() {
-        let config = Config::default();
-        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
-        assert!(config.http2.max_concurrent_streams >= 256);
-        assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
-        assert!(matches!(config.tls, TlsSource::Local { .. }));
-    }
-
-    #[test]
-    fn file_values_override_defaults() {
-        let raw = RawConfig::from_toml(
-            "[server]\nlisten = \"127.0.0.1:9000\"\n[hub]\nheartbeat_interval_secs = 0.5\n",
-        )
-        .unwrap();
-        let config = raw.validate().unwrap();
-        assert_eq!(config.server.listen.port(), 9000);
-        assert_eq!(config.heartbeat_interval, Duration::from_millis(500));
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let err = RawConfig::from_toml("[hub]\nheartbeat = 3\n").unwrap_err();
-        assert!(err.contains("heartbeat"), "{err}");
-        let err = RawConfig::from_toml("[nope]\n").unwrap_err();
-        assert!(err.contains("nope"), "{err}");
-    }
-
-    #[test]
-    fn bad_values_are_named() {
-        let cases = [
-            ("[server]\nlisten = \"localhost\"", "server.listen"),
-            (
-                "[hub]\nheartbeat_interval_secs = 0",
-                "hub.heartbeat_interval_secs",
-            ),
-            (
-                "[http2]\ninitial_stream_window = 10",
-                "http2.initial_stream_window",
-            ),
-            ("[log]\nformat = \"xml\"", "log.format"),
-            (
-                "[server]\nwrite_coalesce_ms = -1",
-                "server.write_coalesce_ms",
-            ),
-            ("[tls]\ncert = \"a.pem\"", "tls.key"),
-        ];
-        for (toml, key) in cases {
-            let err = RawConfig::from_toml(toml).unwrap().validate().unwrap_err();
-            assert!(err.to_string().contains(key), "{toml}: {err}");
-        }
-    }
-
-    #[test]
-    fn wrong_types_are_named() {
-        let err = RawConfig::from_toml("[server]\nmax_connections = \"many\"").unwrap_err();
-        assert!(err.contains("max_connections"), "{err}");
-    }
-}
+mod tests;

@@ -14,3 +14,4 @@ mod replay;
 mod shutdown;
 mod slow_consumer;
 mod streams;
+mod upstreams;

@@ -2,6 +2,9 @@
 //! and real TLS clients (HTTP/2 and HTTP/1.1, chosen by ALPN) that read streams with an
 //! independent SSE parser (`eventsource-stream`).
 
+pub mod starlette;
+pub mod upstream;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use bytes::Bytes;

@@ -8,6 +8,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod deploy;
 mod heartbeat;
 mod protocol;
 mod replay;

@@ -1,0 +1,595 @@
+//! The examples in `deploy/`, run for real.
+//!
+//! Each proxy config (nginx, Caddy, HAProxy) is the very file from `deploy/`, with only its
+//! `@TOKENS@` replaced (loopback ports, the test CA's certificate), started with the proxy
+//! from Debian's packages in front of the in-process server. Through each, with an h2 and
+//! an HTTP/1.1 client: every event arrives before the next is published (nothing buffers
+//! it), and an idle stream receives heartbeat comments. The ssegate configs, the systemd
+//! unit and the Dockerfile's command line are checked against the code they configure.
+//!
+//! A missing proxy fails its test with a pointer to `scripts/test`, which installs them:
+//! a test never passes by skipping.
+
+use std::{
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use bytes::BytesMut;
+use clap::Parser;
+use http::StatusCode;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::{pki_types::ServerName, ClientConfig};
+use ssegate::{cli::Cli, config::RawConfig};
+use tokio::{net::TcpStream, time::Instant};
+use tokio_rustls::TlsConnector;
+
+use crate::support::{Client, TestServer, PATIENCE};
+
+/// How long an event may take from its publish to the subscriber through a proxy. A proxy
+/// that buffers holds a small event until its buffer fills or the response ends, which here
+/// is never; the bound only has to be far above loopback latency on a busy CI machine.
+const UNBUFFERED: Duration = Duration::from_secs(5);
+
+/// Events published one at a time in each unbuffered check.
+const EVENTS: usize = 5;
+
+/// Heartbeat interval of the server behind the proxies, in seconds.
+const HEARTBEAT_SECS: f64 = 0.3;
+
+#[tokio::test]
+async fn nginx_passes_each_event_unbuffered() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::nginx(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        events_arrive_one_by_one(&server, &proxy, proto).await;
+    }
+}
+
+#[tokio::test]
+async fn nginx_passes_heartbeats_on_idle_streams() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::nginx(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        heartbeats_arrive(&server, &proxy, proto).await;
+    }
+}
+
+#[tokio::test]
+async fn caddy_passes_each_event_unbuffered() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::caddy(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        events_arrive_one_by_one(&server, &proxy, proto).await;
+    }
+}
+
+#[tokio::test]
+async fn caddy_passes_heartbeats_on_idle_streams() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::caddy(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        heartbeats_arrive(&server, &proxy, proto).await;
+    }
+}
+
+#[tokio::test]
+async fn haproxy_passes_each_event_unbuffered() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::haproxy(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        events_arrive_one_by_one(&server, &proxy, proto).await;
+    }
+}
+
+#[tokio::test]
+async fn haproxy_passes_heartbeats_on_idle_streams() {
+    let server = server_behind_proxy().await;
+    let proxy = Proxy::haproxy(&server).await;
+    for proto in [Proto::H2, Proto::Http1] {
+        heartbeats_arrive(&server, &proxy, proto).await;
+    }
+}
+
+#[test]
+fn deploy_ssegate_configs_are_valid_and_fit_the_units_file_limit() {
+    let limit = unit_directive("LimitNOFILE")
+        .parse::<usize>()
+        .expect("LimitNOFILE is a number");
+    for name in ["behind-proxy.toml", "standalone.toml"] {
+        let path = deploy_dir().join("ssegate").join(name);
+        let config = RawConfig::from_file(&path)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .validate()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Each connection is a file descriptor; the rest are listeners, logs and certs.
+        assert!(
+            config.server.max_connections < limit,
+            "{name}: max_connections {} must stay below LimitNOFILE={limit}",
+            config.server.max_connections
+        );
+        // The plaintext listener has no TLS and, behind a proxy, no other protection.
+        if let Some(addr) = config.server.plaintext_listen {
+            assert!(addr.ip().is_loopback(), "{name}: plaintext on {addr}");
+        }
+    }
+}
+
+#[test]
+fn deploy_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = fs::read_to_string(deploy_dir().join("systemd/ssegate.service")).unwrap();
+    let exec = unit_directive("ExecStart");
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(args[0], "/usr/local/bin/ssegate");
+    Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("ExecStart={exec}: {e}"));
+
+    // `verify` checks that ExecStart's binary exists: point it at the one just built.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ssegate.service");
+    fs::write(&path, unit.replace(args[0], env!("CARGO_BIN_EXE_ssegate"))).unwrap();
+    let out = Command::new(program("systemd-analyze"))
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    // Unknown or misspelt directives are only warnings: any output is a failure.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+}
+
+#[test]
+fn deploy_dockerfile_entrypoint_is_a_valid_command_line() {
+    let dockerfile = fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .expect("an ENTRYPOINT line");
+    let args: Vec<String> = serde_json::from_str(line).expect("ENTRYPOINT in exec form");
+    Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("ENTRYPOINT {line}: {e}"));
+    // The port it announces is the one it listens on.
+    let listen = args
+        .windows(2)
+        .find(|w| w[0] == "--listen")
+        .map(|w| w[1].clone())
+        .expect("--listen");
+    let port = listen.rsplit(':').next().unwrap();
+    assert!(
+        dockerfile.contains(&format!("EXPOSE {port}")),
+        "EXPOSE {port}"
+    );
+}
+
+/// The server as the proxies see it: the TLS listener (HAProxy's upstream) and the
+/// plaintext one (nginx's and Caddy's), with short heartbeats.
+async fn server_behind_proxy() -> TestServer {
+    TestServer::start_with(|raw| raw.hub.heartbeat_interval_secs = HEARTBEAT_SECS).await
+}
+
+/// The protocol the client negotiates with the proxy.
+#[derive(Debug, Clone, Copy)]
+enum Proto {
+    H2,
+    Http1,
+}
+
+/// Subscribes through the proxy, then publishes through it one event at a time: each must
+/// reach the subscriber before the next is sent.
+async fn events_arrive_one_by_one(server: &TestServer, proxy: &Proxy, proto: Proto) {
+    let name = proxy.name;
+    let path = format!("/events/unbuffered-{proto:?}");
+    let mut subscriber = proxy.connect(server, proto).await;
+    // The response's headers come back only after ssegate registered the subscription.
+    let mut stream = tokio::time::timeout(UNBUFFERED, subscriber.subscribe(&path))
+        .await
+        .unwrap_or_else(|_| proxy.buffered(proto, "the response headers"));
+    assert_eq!(
+        stream.headers[http::header::CONTENT_TYPE],
+        "text/event-stream",
+        "{name} ({proto:?})"
+    );
+    let mut publisher = proxy.connect(server, proto).await;
+    let mut slowest = Duration::ZERO;
+    for i in 0..EVENTS {
+        let data = format!("event {i} through {name}");
+        let sent = Instant::now();
+        let (status, body) = publisher.post(&path, data.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{name} ({proto:?}) publish: {body}");
+        let event = tokio::time::timeout(UNBUFFERED, stream.next())
+            .await
+            .unwrap_or_else(|_| proxy.buffered(proto, &format!("event {i}")))
+            .expect("stream still open");
+        slowest = slowest.max(sent.elapsed());
+        assert_eq!(event.data, data, "{name} ({proto:?})");
+    }
+    eprintln!("{name} ({proto:?}): {EVENTS} events, slowest publish-to-receive {slowest:?}");
+}
+
+/// Opens a stream on a topic nobody publishes to, through the proxy, and reads its raw
+/// body until three heartbeat comments came through (the proxy may cut or join chunks).
+async fn heartbeats_arrive(server: &TestServer, proxy: &Proxy, proto: Proto) {
+    let name = proxy.name;
+    let mut client = proxy.connect(server, proto).await;
+    let response =
+        tokio::time::timeout(UNBUFFERED, client.get(&format!("/events/quiet-{proto:?}")))
+            .await
+            .unwrap_or_else(|_| proxy.buffered(proto, "the response headers"));
+    assert_eq!(response.status(), StatusCode::OK, "{name} ({proto:?})");
+    let mut body = response.into_body();
+    let mut seen = BytesMut::new();
+    let started = Instant::now();
+    while heartbeat_count(&seen) < 3 {
+        let frame = tokio::time::timeout(PATIENCE, body.frame())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{name} ({proto:?}): no heartbeat within {PATIENCE:?}, got {:?}\n{}",
+                    String::from_utf8_lossy(&seen),
+                    proxy.log()
+                )
+            })
+            .expect("stream still open")
+            .expect("no stream error");
+        if let Ok(data) = frame.into_data() {
+            seen.extend_from_slice(&data);
+        }
+    }
+    // Only the opening comment and heartbeats: nothing an SSE parser would dispatch.
+    let text = String::from_utf8(seen.to_vec()).unwrap();
+    assert!(
+        text.lines().all(|l| l.is_empty() || l.starts_with(':')),
+        "{name} ({proto:?}): {text:?}"
+    );
+    eprintln!(
+        "{name} ({proto:?}): 3 heartbeats in {:?} (interval {HEARTBEAT_SECS} s)",
+        started.elapsed()
+    );
+}
+
+fn heartbeat_count(bytes: &[u8]) -> usize {
+    bytes.windows(3).filter(|w| w == b":\n\n").count()
+}
+
+/// A proxy started from its `deploy/` config in a temporary directory, stopped on drop.
+struct Proxy {
+    name: &'static str,
+    port: u16,
+    child: Child,
+    /// nginx's master must be asked to stop (SIGTERM), or its workers outlive it.
+    graceful_stop: bool,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// `deploy/nginx/ssegate.conf` included from a minimal main config that keeps nginx's
+    /// pid, logs and temporary files in the test's directory.
+    async fn nginx(server: &TestServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let site = render(
+            "nginx/ssegate.conf",
+            &[
+                ("@LISTEN@", format!("127.0.0.1:{port}")),
+                ("@UPSTREAM@", plaintext_upstream(server)),
+                (
+                    "@CERT@",
+                    server.cert_dir.join("server.pem").display().to_string(),
+                ),
+                (
+                    "@KEY@",
+                    server.cert_dir.join("server-key.pem").display().to_string(),
+                ),
+            ],
+        );
+        fs::write(dir.path().join("ssegate.conf"), site).unwrap();
+        let main = format!(
+            "worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log stderr notice;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n\
+                 access_log off;\n\
+                 client_body_temp_path {d}/client_body;\n\
+                 proxy_temp_path {d}/proxy;\n\
+                 fastcgi_temp_path {d}/fastcgi;\n\
+                 uwsgi_temp_path {d}/uwsgi;\n\
+                 scgi_temp_path {d}/scgi;\n\
+                 include {d}/ssegate.conf;\n\
+             }}\n"
+        );
+        fs::write(dir.path().join("nginx.conf"), main).unwrap();
+        let mut cmd = Command::new(program("nginx"));
+        cmd.arg("-e")
+            .arg("stderr")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"]);
+        Self::start("nginx", cmd, port, dir, true).await
+    }
+
+    /// `deploy/caddy/Caddyfile` imported from a Caddyfile whose global options keep Caddy
+    /// on loopback, off the admin port and port 80, and its state in the test's directory.
+    async fn caddy(server: &TestServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let site = render(
+            "caddy/Caddyfile",
+            &[
+                ("@SITE@", format!("https://localhost:{port}")),
+                ("@UPSTREAM@", plaintext_upstream(server)),
+                (
+                    "@CERT@",
+                    server.cert_dir.join("server.pem").display().to_string(),
+                ),
+                (
+                    "@KEY@",
+                    server.cert_dir.join("server-key.pem").display().to_string(),
+                ),
+            ],
+        );
+        fs::write(dir.path().join("site.caddy"), site).unwrap();
+        let main = format!(
+            "{{\n\
+             \tadmin off\n\
+             \tauto_https disable_redirects\n\
+             \tskip_install_trust\n\
+             \tdefault_bind 127.0.0.1\n\
+             \tstorage file_system {d}/data\n\
+             \tservers {{\n\
+             \t\tprotocols h1 h2\n\
+             \t}}\n\
+             }}\n\
+             import {d}/site.caddy\n"
+        );
+        fs::write(dir.path().join("Caddyfile"), main).unwrap();
+        let mut cmd = Command::new(program("caddy"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(dir.path().join("Caddyfile"))
+            .args(["--adapter", "caddyfile"])
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"));
+        Self::start("caddy", cmd, port, dir, false).await
+    }
+
+    /// `deploy/haproxy/haproxy.cfg` as the whole config, in front of the TLS listener.
+    async fn haproxy(server: &TestServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        // HAProxy takes the certificate and its key from one file.
+        let mut pem = fs::read(server.cert_dir.join("server.pem")).unwrap();
+        pem.extend(fs::read(server.cert_dir.join("server-key.pem")).unwrap());
+        let pem_path = dir.path().join("proxy.pem");
+        fs::write(&pem_path, pem).unwrap();
+        let config = render(
+            "haproxy/haproxy.cfg",
+            &[
+                ("@LISTEN@", format!("127.0.0.1:{port}")),
+                ("@CERT@", pem_path.display().to_string()),
+                ("@UPSTREAM@", server.addr.to_string()),
+                (
+                    "@UPSTREAM_CA@",
+                    server.cert_dir.join("ca.pem").display().to_string(),
+                ),
+            ],
+        );
+        let path = dir.path().join("haproxy.cfg");
+        fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(program("haproxy"));
+        cmd.arg("-f").arg(&path).arg("-db");
+        Self::start("haproxy", cmd, port, dir, false).await
+    }
+
+    /// Spawns the proxy with its output in `dir/proxy.log` and waits until its port
+    /// accepts connections.
+    async fn start(
+        name: &'static str,
+        mut cmd: Command,
+        port: u16,
+        dir: tempfile::TempDir,
+        graceful_stop: bool,
+    ) -> Self {
+        let log = dir.path().join("proxy.log");
+        let out = fs::File::create(&log).unwrap();
+        cmd.current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut proxy = Self {
+            name,
+            port,
+            child,
+            graceful_stop,
+            log,
+            dir,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = proxy.child.try_wait().unwrap() {
+                panic!("{name} exited at start ({status}):\n{}", proxy.log());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return proxy;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen on {port} within {PATIENCE:?}:\n{}",
+                proxy.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A verified TLS connection to the proxy (it serves the server's certificate, signed
+    /// by the test CA) speaking `proto`, as a browser would open it.
+    async fn connect(&self, server: &TestServer, proto: Proto) -> Client {
+        let name = self.name;
+        let alpn: &[u8] = match proto {
+            Proto::H2 => b"h2",
+            Proto::Http1 => b"http/1.1",
+        };
+        let tcp = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
+        tcp.set_nodelay(true).unwrap();
+        let config: Arc<ClientConfig> = server.tls_config(&[alpn]);
+        let tls = tokio::time::timeout(
+            PATIENCE,
+            TlsConnector::from(config).connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await
+        .expect("TLS handshake in time")
+        .unwrap_or_else(|e| panic!("TLS handshake with {name}: {e}\n{}", self.log()));
+        assert_eq!(
+            tls.get_ref().1.alpn_protocol(),
+            Some(alpn),
+            "{name} negotiates {proto:?}"
+        );
+        let io = TokioIo::new(tls);
+        match proto {
+            Proto::H2 => {
+                let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                    .handshake(io)
+                    .await
+                    .unwrap_or_else(|e| panic!("h2 handshake with {name}: {e}"));
+                tokio::spawn(conn);
+                Client::H2(send, format!("https://localhost:{}", self.port))
+            }
+            Proto::Http1 => {
+                let (send, conn) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .unwrap_or_else(|e| panic!("HTTP/1.1 handshake with {name}: {e}"));
+                tokio::spawn(conn);
+                Client::H1(send)
+            }
+        }
+    }
+
+    /// Fails the test: `what` did not come through within [`UNBUFFERED`].
+    fn buffered(&self, proto: Proto, what: &str) -> ! {
+        panic!(
+            "{} ({proto:?}): {what} not through within {UNBUFFERED:?}: the proxy buffers \
+             the stream\n{}",
+            self.name,
+            self.log()
+        )
+    }
+
+    /// What the proxy printed so far, for failure messages.
+    fn log(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        format!(
+            "--- {} output ({}) ---\n{text}",
+            self.name,
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if self.graceful_stop {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            // A fast shutdown takes milliseconds; past the deadline, kill regardless.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The plaintext listener's address, for the proxies that speak HTTP/1.1 or h2c upstream.
+fn plaintext_upstream(server: &TestServer) -> String {
+    server
+        .plaintext_addr
+        .expect("the test server has a plaintext listener")
+        .to_string()
+}
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+/// `deploy/{file}` with each token replaced. Every token must occur, and none may be left:
+/// a placeholder the test does not know would reach the proxy.
+fn render(file: &str, tokens: &[(&str, String)]) -> String {
+    let mut text = fs::read_to_string(deploy_dir().join(file)).unwrap();
+    for (token, value) in tokens {
+        assert!(text.contains(token), "deploy/{file} has no {token}");
+        text = text.replace(token, value);
+    }
+    // Comments may name tokens; the directives may not.
+    let leftover = text.lines().find_map(|line| {
+        let code = line.split('#').next().unwrap_or_default();
+        let parts: Vec<&str> = code.split('@').collect();
+        parts
+            .iter()
+            .skip(1)
+            .take(parts.len().saturating_sub(2))
+            .find(|between| {
+                !between.is_empty() && between.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            })
+            .map(|token| format!("@{token}@ in `{}`", line.trim()))
+    });
+    assert!(
+        leftover.is_none(),
+        "deploy/{file}: {} is not filled in",
+        leftover.unwrap_or_default()
+    );
+    text
+}
+
+/// A port that was free a moment ago (the proxies bind it themselves).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `name` on `PATH` or in the sbin directories (nginx and haproxy live in /usr/sbin).
+fn program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: run `scripts/test` (README, Set up), which \
+                 installs what the tests need and then runs cargo test"
+            )
+        })
+}
+
+/// The value of `directive=` in the systemd unit (its first occurrence).
+fn unit_directive(directive: &str) -> String {
+    let unit = fs::read_to_string(deploy_dir().join("systemd/ssegate.service")).unwrap();
+    unit.lines()
+        .find_map(|l| l.strip_prefix(directive)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{directive}= in ssegate.service"))
+        .trim()
+        .to_owned()
+}

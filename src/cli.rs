@@ -71,6 +71,28 @@ pub struct ServeArgs {
     /// server.write_stall_timeout_secs.
     #[arg(long)]
     pub write_stall_timeout: Option<f64>,
+    /// server.proxy_protocol: expect a PROXY protocol header on the TLS listener.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+    /// server.plaintext_proxy_protocol: the same on the plaintext listener.
+    #[arg(long)]
+    pub plaintext_proxy_protocol: bool,
+    /// server.trusted_proxies: comma-separated IPs/CIDRs whose X-Forwarded-For is trusted.
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// hub.enabled = false: serve no built-in hub (gateway only).
+    #[arg(long)]
+    pub no_hub: bool,
+    /// hub.path: path prefix of the hub's API.
+    #[arg(long)]
+    pub hub_path: Option<String>,
+    /// demo.enabled = false: no demo page at /.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// A [[route]]: PATH=UPSTREAM, e.g. /=http://127.0.0.1:4000 (repeatable; other route
+    /// settings need the config file).
+    #[arg(long = "route", value_name = "PATH=UPSTREAM")]
+    pub routes: Vec<String>,
     /// tls.cert: PEM certificate chain.
     #[arg(long)]
     pub cert: Option<PathBuf>,
@@ -249,6 +271,9 @@ impl ServeArgs {
         set(&mut s.shutdown_timeout_secs, &self.shutdown_timeout);
         set(&mut s.write_coalesce_ms, &self.write_coalesce);
         set(&mut s.write_stall_timeout_secs, &self.write_stall_timeout);
+        s.proxy_protocol |= self.proxy_protocol;
+        s.plaintext_proxy_protocol |= self.plaintext_proxy_protocol;
+        set(&mut s.trusted_proxies, &self.trusted_proxies);
         let t = &mut raw.tls;
         if self.cert.is_some() {
             t.cert = self.cert.clone();
@@ -273,6 +298,17 @@ impl ServeArgs {
         set(&mut h.max_header_list_size, &self.h2_max_header_list_size);
         set(&mut h.max_send_buf_size, &self.h2_max_send_buf_size);
         let b = &mut raw.hub;
+        b.enabled &= !self.no_hub;
+        set(&mut b.path, &self.hub_path);
+        raw.demo.enabled &= !self.no_demo;
+        for route in &self.routes {
+            let (path, upstream) = route.split_once('=').unwrap_or((route.as_str(), ""));
+            raw.routes.push(crate::gateway::route::RawRoute {
+                path: path.to_owned(),
+                upstream: upstream.to_owned(),
+                ..Default::default()
+            });
+        }
         set(&mut b.heartbeat_interval_secs, &self.heartbeat_interval);
         set(&mut b.history_max_events, &self.history_max_events);
         set(&mut b.history_max_bytes, &self.history_max_bytes);

@@ -31,7 +31,9 @@ use tracing::Instrument;
 
 use crate::{
     config::{Config, Http2Config},
+    forwarded::{client_ip, TrustedProxies},
     io::CoalescingIo,
+    proxy_protocol::read_header,
     routes::App,
     shutdown::{DrainWatch, Served},
     tls::ALPN_H2,
@@ -86,6 +88,9 @@ pub struct ConnContext {
     header_read_timeout: Duration,
     write_coalesce: Duration,
     write_stall_timeout: Duration,
+    proxy_protocol_tls: bool,
+    proxy_protocol_plaintext: bool,
+    trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for ConnContext {
@@ -105,6 +110,9 @@ impl ConnContext {
             header_read_timeout: config.server.header_read_timeout,
             write_coalesce: config.server.write_coalesce,
             write_stall_timeout: config.server.write_stall_timeout,
+            proxy_protocol_tls: config.server.proxy_protocol,
+            proxy_protocol_plaintext: config.server.plaintext_proxy_protocol,
+            trusted_proxies: config.server.trusted_proxies.clone(),
         }
     }
 }
@@ -130,20 +138,45 @@ where
 pub async fn serve(
     ctx: Arc<ConnContext>,
     drain: DrainWatch,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     transport: Transport,
 ) {
-    let span = tracing::debug_span!("conn", client.addr = %peer, proto = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        "conn",
+        client.addr = %peer,
+        proxy.addr = tracing::field::Empty,
+        proto = tracing::field::Empty
+    );
     async move {
         // SSE frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         tracing::debug!(?transport, "accepted");
+        let proxy_protocol = match transport {
+            Transport::Tls => ctx.proxy_protocol_tls,
+            Transport::Plaintext => ctx.proxy_protocol_plaintext,
+        };
+        let mut client = peer;
+        if proxy_protocol {
+            // Mandatory on this listener: before TLS, under the handshake deadline.
+            match read_header(&mut stream, ctx.handshake_timeout).await {
+                Ok(header) => {
+                    client = header.client_addr(peer);
+                    let span = tracing::Span::current();
+                    span.record("client.addr", tracing::field::display(client));
+                    span.record("proxy.addr", tracing::field::display(peer));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no valid PROXY protocol header; closing");
+                    return;
+                }
+            }
+        }
         let info = ConnInfo {
-            peer,
+            peer: client,
             forwarded_client: None,
             tls: transport == Transport::Tls,
-            trusted_proxy: false,
+            trusted_proxy: ctx.trusted_proxies.contains(client.ip()),
         };
         match transport {
             Transport::Plaintext => {
@@ -240,9 +273,20 @@ async fn serve_http<I>(
     let service = {
         let app = ctx.app.clone();
         let got_request = got_request.clone();
+        let trusted = ctx.trusted_proxies.clone();
         service_fn(move |mut req: Request<Incoming>| {
             got_request.store(true, Ordering::Relaxed);
-            req.extensions_mut().insert(info.clone());
+            let mut info = info.clone();
+            if info.trusted_proxy {
+                // The peer is a proxy we trust: its X-Forwarded-For names the client.
+                let client = client_ip(
+                    info.peer.ip(),
+                    req.headers().get_all("x-forwarded-for"),
+                    &trusted,
+                );
+                info.forwarded_client = Some(client);
+            }
+            req.extensions_mut().insert(info);
             let app = app.clone();
             // Boxed: hyper keeps each HTTP/2 stream's task sized for the service future
             // (about 2 KiB) for the stream's whole life; boxed, that memory is freed as soon

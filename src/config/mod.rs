@@ -11,6 +11,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    forwarded::TrustedProxies,
     gateway::route::{RawRoute, RouteConfig},
     hub::HubConfig,
 };
@@ -116,6 +117,14 @@ pub struct RawServer {
     /// HTTP/1.1 client that stops reading would otherwise hold its stream forever.
     /// Default 60.
     pub write_stall_timeout_secs: f64,
+    /// The TLS listener expects a PROXY protocol (v1 or v2) header on every connection,
+    /// from a load balancer such as HAProxy (`send-proxy-v2`). Default false.
+    pub proxy_protocol: bool,
+    /// The same for the plaintext listener. Default false.
+    pub plaintext_proxy_protocol: bool,
+    /// Peers (IP addresses or CIDRs) whose `X-Forwarded-For` names the client, and whose
+    /// forwarding headers the gateway extends instead of replacing. Default none.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[tls]`.
@@ -203,6 +212,9 @@ impl Default for RawServer {
             shutdown_timeout_secs: 10.0,
             write_coalesce_ms: 2.0,
             write_stall_timeout_secs: 60.0,
+            proxy_protocol: false,
+            plaintext_proxy_protocol: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -305,6 +317,12 @@ pub struct ServerConfig {
     pub write_coalesce: Duration,
     /// Deadline for a peer to accept any written data.
     pub write_stall_timeout: Duration,
+    /// PROXY protocol on the TLS listener.
+    pub proxy_protocol: bool,
+    /// PROXY protocol on the plaintext listener.
+    pub plaintext_proxy_protocol: bool,
+    /// Peers whose forwarding headers are trusted.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Where the server certificate comes from.
@@ -408,6 +426,10 @@ impl RawConfig {
                 "server.write_stall_timeout_secs",
                 s.write_stall_timeout_secs,
             )?,
+            proxy_protocol: s.proxy_protocol,
+            plaintext_proxy_protocol: s.plaintext_proxy_protocol,
+            trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)
+                .or_else(|e| invalid("server.trusted_proxies", e.to_string()))?,
         };
         let tls = match (self.tls.cert, self.tls.key) {
             (Some(cert), Some(key)) => TlsSource::Files { cert, key },

@@ -95,7 +95,9 @@ impl Gateway {
         let (mut parts, body) = req.into_parts();
         strip_hop_by_hop(&mut parts.headers, upgrade);
         let forwarded = ForwardedFor {
-            client: conn.client_ip(),
+            // Each hop appends the address it received the request from; the resolved
+            // client (conn.client_ip()) is for logs.
+            client: conn.peer.ip(),
             https: conn.tls,
             host: host.clone(),
             trust_incoming: conn.trusted_proxy,

@@ -9,6 +9,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod deploy;
+mod gateway;
 mod heartbeat;
 mod protocol;
 mod replay;

@@ -332,3 +332,52 @@ async fn the_proxy_protocol_source_is_the_client() {
         .ok();
     assert!(raw.is_empty(), "served without a PROXY header");
 }
+
+#[tokio::test]
+async fn trailers_cross_from_an_http1_upstream_to_an_h2_client() {
+    let upstream = Upstream::start(UpstreamProto::Http1).await;
+    let server = gateway("/", &upstream.url(), |_, raw| raw.demo.enabled = false).await;
+    let mut req = request("GET", "/chunked-trailers", "");
+    req.headers_mut().insert("te", "trailers".parse().unwrap());
+    let response = server.h2().await.send(req).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let collected = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers relayed");
+    assert!(trailers.contains_key("x-checksum"), "{trailers:?}");
+    assert_eq!(collected.to_bytes(), "hello world\n");
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_verified_against_the_route_ca_and_spoken_to_over_h2() {
+    // Another ssegate is the upstream: TLS with its own local CA, h2 by ALPN.
+    let origin = crate::support::TestServer::start().await;
+    let ca = origin.cert_dir.join("ca.pem");
+    let url = format!("https://localhost:{}", origin.addr.port());
+    let server = gateway("/origin", &url, move |route, _| {
+        route.ca = Some(ca);
+        route.strip_prefix = true;
+    })
+    .await;
+    let mut client = server.h2().await;
+    let mut stream = SseStream::new(client.send(sse_get("/origin/events/upstream-news")).await);
+    let (status, _) = client
+        .post("/origin/events/upstream-news", "via https")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stream.next().await.unwrap().data, "via https");
+
+    // Without the route's CA the upstream's certificate is refused: 502.
+    let untrusted = gateway(
+        "/origin",
+        &format!("https://localhost:{}", origin.addr.port()),
+        |route, _| {
+            route.strip_prefix = true;
+        },
+    )
+    .await;
+    let (status, _) = read_all(untrusted.h2().await.get("/origin/healthz").await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+}

@@ -144,8 +144,13 @@ impl Fanout {
                 .collect(),
         };
         let mailbox = Arc::new(Mailbox::new(SUBSCRIBER_QUEUE));
-        let (shared, waker_list) = {
+        let shared = {
             let mut streams = lock(&registry.streams);
+            // A stream the upstream ended stays registered until its last subscriber has
+            // left; a newcomer starts a fresh one instead of joining a dead one.
+            if streams.get(&key).is_some_and(|s| lock(&s.state).ended) {
+                streams.remove(&key);
+            }
             let shared = streams
                 .entry(key.clone())
                 .or_insert_with(|| {
@@ -158,7 +163,8 @@ impl Fanout {
                 })
                 .clone();
             let mut state = lock(&shared.state);
-            // Late joiners: the recent events after their id, or all kept ones.
+            // Late joiners: the recent events after their id, or all kept ones. The new
+            // mailbox has no waker yet, so there is nobody to wake.
             let start = last_event_id
                 .as_deref()
                 .and_then(|id| {
@@ -169,21 +175,17 @@ impl Fanout {
                         .map(|i| i + 1)
                 })
                 .unwrap_or(0);
-            let wakers: Vec<Waker> = state
-                .recent
-                .iter()
-                .skip(start)
-                .filter_map(|(_, frame)| mailbox.push(frame))
-                .collect();
+            for (_, frame) in state.recent.iter().skip(start) {
+                mailbox.push(frame);
+            }
             state.subscribers.push(mailbox.clone());
-            if state.task.is_none() && !state.ended {
+            if state.task.is_none() {
                 let task = tokio::spawn(run_upstream(registry.clone(), shared.clone(), parts));
                 state.task = Some(task.abort_handle());
             }
             drop(state);
-            (shared, wakers)
+            shared
         };
-        drop(waker_list);
         let subscription = SharedSubscription {
             registry: registry.clone(),
             shared: shared.clone(),

@@ -80,7 +80,7 @@ async fn caddy_passes_heartbeats_on_idle_streams() {
 
 #[tokio::test]
 async fn haproxy_passes_each_event_unbuffered() {
-    let server = server_behind_proxy().await;
+    let server = server_behind_haproxy().await;
     let proxy = Proxy::haproxy(&server).await;
     for proto in [Proto::H2, Proto::Http1] {
         events_arrive_one_by_one(&server, &proxy, proto).await;
@@ -89,11 +89,34 @@ async fn haproxy_passes_each_event_unbuffered() {
 
 #[tokio::test]
 async fn haproxy_passes_heartbeats_on_idle_streams() {
-    let server = server_behind_proxy().await;
+    let server = server_behind_haproxy().await;
     let proxy = Proxy::haproxy(&server).await;
     for proto in [Proto::H2, Proto::Http1] {
         heartbeats_arrive(&server, &proxy, proto).await;
     }
+}
+
+#[tokio::test]
+async fn haproxy_opens_upstream_connections_with_a_proxy_protocol_header() {
+    let server = server_behind_haproxy().await;
+    let proxy = Proxy::haproxy(&server).await;
+    // The listener closes connections that do not start with the header...
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let direct = tokio::time::timeout(
+        PATIENCE,
+        TlsConnector::from(server.tls_config(&[b"h2"]))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .expect("the listener answers in time");
+    assert!(
+        direct.is_err(),
+        "a connection without a PROXY header is served"
+    );
+    // ...and serves HAProxy's.
+    let mut client = proxy.connect(&server, Proto::H2).await;
+    let response = client.get("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", proxy.log());
 }
 
 #[test]
@@ -168,6 +191,16 @@ fn deploy_dockerfile_entrypoint_is_a_valid_command_line() {
 /// plaintext one (nginx's and Caddy's), with short heartbeats.
 async fn server_behind_proxy() -> TestServer {
     TestServer::start_with(|raw| raw.hub.heartbeat_interval_secs = HEARTBEAT_SECS).await
+}
+
+/// The server as HAProxy sees it: its TLS listener requires the PROXY protocol header that
+/// `send-proxy-v2` sends, as in `deploy/ssegate/behind-proxy.toml`.
+async fn server_behind_haproxy() -> TestServer {
+    TestServer::start_with(|raw| {
+        raw.hub.heartbeat_interval_secs = HEARTBEAT_SECS;
+        raw.server.proxy_protocol = true;
+    })
+    .await
 }
 
 /// The protocol the client negotiates with the proxy.

@@ -5,10 +5,13 @@
 //! - [`config`]: the TOML file and its validation into [`config::Config`].
 //! - [`tls`], [`certs`]: rustls configuration with ALPN; the local CA and server
 //!   certificate generator.
-//! - [`server`], [`conn`]: listeners, accept loop, connection limit, graceful drain; one
-//!   connection's TLS handshake and HTTP/1.1 or HTTP/2 serving.
+//! - [`server`], [`conn`], [`shutdown`]: listeners, accept loop, connection limit; one
+//!   connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2 serving; draining.
+//! - [`proxy_protocol`], [`forwarded`]: PROXY protocol v1/v2 headers; trusted proxies and
+//!   `X-Forwarded-For`.
 //! - [`io`]: write coalescing, so a busy connection's frames leave in one TLS record.
-//! - [`routes`], [`body`]: the HTTP API and the response body type.
+//! - [`routes`], [`body`]: the HTTP API and routing, and the response body type.
+//! - [`gateway`]: upstream routes, the streaming proxy, SSE relay and fan-out.
 //! - [`hub`]: topics, history and `Last-Event-ID` resumption, subscriber mailboxes.
 //! - [`sse`]: event encoding and the streaming response body (heartbeats, limits).
 //! - [`demo`]: the page at `/`.

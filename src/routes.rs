@@ -188,6 +188,7 @@ impl App {
             Resume::Gap => "gap",
         };
         tracing::debug!(
+            client = %client_ip(req),
             topics = ?subscription.topics().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             replay,
             "stream opened"
@@ -297,6 +298,13 @@ impl App {
             )
         })
     }
+}
+
+/// The client's address as the connection knows it (PROXY protocol, trusted proxies).
+fn client_ip<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<crate::conn::ConnInfo>()
+        .map_or_else(|| "-".into(), |info| info.client_ip().to_string())
 }
 
 fn query_pairs<B>(req: &Request<B>) -> form_urlencoded::Parse<'_> {

@@ -133,6 +133,7 @@ impl Gateway {
             None => started + config.response_header_timeout,
         };
         let label = || format!("{} -> {}", config.path, config.authority);
+        tracing::debug!(route = %label(), client = %conn.client_ip(), "proxying");
         let mut response = match tokio::time::timeout_at(
             header_deadline,
             route.client.request(request),

@@ -17,13 +17,28 @@
 //! against the sender's clock (same host), and per-topic sequence numbers expose losses
 //! and repeats.
 //!
+//! Gateway mode (`--origin ADDR`): the tool also runs an SSE origin on ADDR (HTTP/1.1
+//! and h2c, on a thread of its own) that publishes the events itself, and the streams
+//! subscribe at `--url`: the origin directly, or a reverse proxy in front of it. No
+//! publish requests are made; `--server-pid` names the proxy's processes.
+//!
+//! ```text
+//! cargo bench --bench load -- --origin 127.0.0.1:9100 --url https://127.0.0.1:8443 \
+//!     --sub-path '/feed/{topic}' --streams 10000 --conns 100 --topics 1 --rate 10 \
+//!     --server-pid "$PROXY_PID" --label proxy --json
+//! cargo bench --bench load -- origin --listen 127.0.0.1:9100 --rate 10 --topics 1   # origin only
+//! ```
+//!
 //! Layout: `load/net.rs` (URL, TLS, HTTP/2 handshake), `load/subscribe.rs` (one task per
 //! connection driving its streams), `load/publish.rs` (the paced publisher),
-//! `load/sse.rs` (parser and payload), `load/state.rs` (shared counters and per-stream
-//! slots), `load/stats.rs` (histogram, `/proc`), `load/report.rs` (table and JSON).
+//! `load/origin.rs` (the SSE origin of gateway mode), `load/sse.rs` (parser and payload),
+//! `load/state.rs` (shared counters and per-stream slots), `load/stats.rs` (histogram,
+//! `/proc`), `load/report.rs` (table and JSON).
 
 #[path = "load/net.rs"]
 mod net;
+#[path = "load/origin.rs"]
+mod origin;
 #[path = "load/publish.rs"]
 mod publish;
 #[path = "load/report.rs"]
@@ -37,6 +52,7 @@ mod stats;
 #[path = "load/subscribe.rs"]
 mod subscribe;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
@@ -49,7 +65,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{sleep, Instant};
 
 use crate::net::Target;
-use crate::publish::{run_publisher, PublishPlan};
+use crate::origin::{Origin, OriginPlan};
+use crate::publish::{run_publisher, PublishOutcome, PublishPlan};
 use crate::report::Report;
 use crate::state::{Shared, StreamState};
 use crate::stats::{
@@ -68,8 +85,10 @@ const PARALLEL_HANDSHAKES: usize = 32;
 
 /// Load an SSE server over HTTP/2: N streams on C connections, T topics, a paced publisher.
 #[derive(Parser, Debug)]
-#[command(name = "load", version, about)]
+#[command(name = "load", version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Server base URL: https (TLS, ALPN h2) or http (h2c with prior knowledge).
     #[arg(long, default_value = "https://127.0.0.1:8443")]
     url: String,
@@ -118,6 +137,11 @@ struct Args {
     /// Bytes of padding added to each event's data.
     #[arg(long, default_value_t = 0)]
     pad: usize,
+    /// Gateway mode: run an SSE origin on this address (HTTP/1.1 and h2c, `GET
+    /// .../{topic}`) that publishes --rate events/s itself; the streams subscribe at --url
+    /// (the origin, or a proxy in front of it). No publish requests are sent.
+    #[arg(long, value_name = "ADDR")]
+    origin: Option<SocketAddr>,
     /// Server process to measure (memory, CPU); repeat for several (nginx master + workers).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
@@ -140,6 +164,35 @@ struct Args {
     /// Check the SSE parser and exit.
     #[arg(long)]
     self_test: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Run the gateway mode's SSE origin alone until interrupted, e.g. to try a proxy by
+    /// hand. Measured runs use `--origin` instead: the loss accounting needs the origin's
+    /// sequence numbers in the same process.
+    Origin(OriginArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OriginArgs {
+    /// Listen address (HTTP/1.1 and h2c).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    /// Events per second, all topics together, round-robin.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Topics; `GET .../{topic-prefix}{k}` streams topic k.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
+    #[arg(long, default_value = "load-t")]
+    topic_prefix: String,
+    /// Bytes of padding added to each event's data.
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -203,6 +256,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let args = Args::parse();
+    if let Some(Command::Origin(origin)) = &args.command {
+        return run_origin(origin);
+    }
     if args.self_test {
         return match sse::self_test().and_then(|()| subscribe::self_test()) {
             Ok(()) => {
@@ -219,12 +275,13 @@ fn main() -> ExitCode {
         eprintln!("load: {e:#}");
         return ExitCode::from(EXIT_USAGE);
     }
+    // In gateway mode the origin may hold one connection per stream (a proxy that does
+    // not share upstream streams), on top of the subscribers' own.
+    let origin_fds = args.origin.map_or(0, |_| args.streams);
+    let fds = args.conns + args.pub_conns + 64 + origin_fds;
     match rlimit::increase_nofile_limit(NOFILE) {
-        Ok(limit) if limit < (args.conns + args.pub_conns + 64) as u64 => {
-            eprintln!(
-                "load: warning: the fd limit is {limit}, too low for {} connections",
-                args.conns
-            );
+        Ok(limit) if limit < fds as u64 => {
+            eprintln!("load: warning: the fd limit is {limit}, too low for {fds} sockets");
         }
         Ok(_) => {}
         Err(e) => eprintln!("load: warning: cannot raise the fd limit: {e}"),
@@ -258,6 +315,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// `load origin`.
+fn run_origin(args: &OriginArgs) -> ExitCode {
+    let plan = OriginPlan {
+        topics: args.topics,
+        topic_prefix: args.topic_prefix.clone(),
+        rate: args.rate,
+        pad: args.pad,
+    };
+    if args.topics == 0 || !(args.rate.is_finite() && args.rate > 0.0) {
+        eprintln!("load: --topics must be at least 1 and --rate positive");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(e) = rlimit::increase_nofile_limit(NOFILE) {
+        eprintln!("load: warning: cannot raise the fd limit: {e}");
+    }
+    match origin::run_standalone(args.listen, plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(args: &Args) -> Result<Report> {
     let target = Arc::new(Target::new(&args.url, args.insecure, args.cacert.as_deref()).await?);
     let names: Vec<String> = (0..args.topics)
@@ -278,10 +359,24 @@ async fn run(args: &Args) -> Result<Report> {
         ctx.run, args.streams, args.conns, args.topics, args.rate, args.duration
     );
 
+    let origin = match args.origin {
+        Some(listen) => Some(Origin::start(
+            listen,
+            ctx.clone(),
+            OriginPlan {
+                topics: args.topics,
+                topic_prefix: args.topic_prefix.clone(),
+                rate: args.rate,
+                pad: args.pad,
+            },
+        )?),
+        None => None,
+    };
     // The publisher's connections come first, so that they are not counted in the
-    // memory per stream.
-    let mut pub_conns = Vec::with_capacity(args.pub_conns);
-    for _ in 0..args.pub_conns {
+    // memory per stream. The origin publishes without any.
+    let pub_conn_count = if origin.is_some() { 0 } else { args.pub_conns };
+    let mut pub_conns = Vec::with_capacity(pub_conn_count);
+    for _ in 0..pub_conn_count {
         pub_conns.push(
             publish::connect(&ctx, &target)
                 .await
@@ -309,22 +404,38 @@ async fn run(args: &Args) -> Result<Report> {
     let rss_after = for_server(pids, rss_sum)?;
 
     let (stop_publisher, stop_publisher_rx) = watch::channel(false);
-    let publisher = tokio::spawn(run_publisher(
-        ctx.clone(),
-        target.clone(),
-        pub_conns,
-        PublishPlan {
-            uris: pub_uris,
-            method: http::Method::from_bytes(args.pub_method.as_bytes())?,
-            rate: args.rate,
-            pad: args.pad,
-        },
-        stop_publisher_rx,
-    ));
+    let publisher = match &origin {
+        Some(origin) => {
+            origin.set_publishing(true);
+            None
+        }
+        None => Some(tokio::spawn(run_publisher(
+            ctx.clone(),
+            target.clone(),
+            pub_conns,
+            PublishPlan {
+                uris: pub_uris,
+                method: http::Method::from_bytes(args.pub_method.as_bytes())?,
+                rate: args.rate,
+                pad: args.pad,
+            },
+            stop_publisher_rx,
+        ))),
+    };
     sleep(Duration::from_secs_f64(args.warmup)).await;
-    let window = measure_window(args, &ctx).await?;
+    let window = measure_window(args, &ctx, origin.as_ref()).await?;
     let _ = stop_publisher.send(true);
-    let publish_outcome = publisher.await.context("the publisher task failed")?;
+    let publish_outcome = match (publisher, &origin) {
+        (Some(publisher), _) => publisher.await.context("the publisher task failed")?,
+        (None, Some(origin)) => {
+            origin.set_publishing(false);
+            PublishOutcome {
+                dropped_behind: origin.counters().dropped_behind.load(Relaxed),
+                ..PublishOutcome::default()
+            }
+        }
+        (None, None) => PublishOutcome::default(),
+    };
 
     // Drain: wait for the events still owed, up to the grace period.
     let drain_until = Instant::now() + Duration::from_secs_f64(args.drain);
@@ -338,6 +449,13 @@ async fn run(args: &Args) -> Result<Report> {
     for connection in connections {
         let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
     }
+    let origin_report = origin.map(|origin| {
+        let report = origin.report(window.origin_cpu_s);
+        // Joins the origin's thread, which drops thousands of connections: not on a
+        // runtime worker's time.
+        tokio::task::block_in_place(|| origin.shutdown());
+        report
+    });
 
     let (established, _) = count_streams(&ctx);
     let deliveries = ctx.measured.load(Relaxed);
@@ -346,14 +464,18 @@ async fn run(args: &Args) -> Result<Report> {
         label: args.label.clone(),
         url: args.url.clone(),
         sub_path: args.sub_path.clone(),
-        pub_path: args.pub_path.clone(),
+        pub_path: if args.origin.is_some() {
+            "(origin)".into()
+        } else {
+            args.pub_path.clone()
+        },
         streams: args.streams,
         conns: args.conns,
         topics: args.topics,
         rate: args.rate,
         duration_s: args.duration,
         warmup_s: args.warmup,
-        pub_conns: args.pub_conns,
+        pub_conns: pub_conn_count,
         threads: args.threads,
         streams_established: established,
         // Streams still unanswered count as failed.
@@ -397,6 +519,7 @@ async fn run(args: &Args) -> Result<Report> {
         machine_softirq_s: window.machine.softirq_s,
         other_cpu_s: window.other_cpu_s,
         clk_tck: CLK_TCK,
+        origin: origin_report,
     })
 }
 
@@ -455,16 +578,23 @@ struct WindowFigures {
     /// Publish requests sent in the window.
     published: u64,
     server_cpu_s: Option<f64>,
+    /// The tool's CPU, the origin's thread excluded.
     client_cpu_s: f64,
+    origin_cpu_s: Option<f64>,
     machine: MachineCpu,
     other_cpu_s: f64,
 }
 
 /// Open the measured window, print progress every 5 s until `--duration` is over, and
 /// close it. Deliveries count towards it by their event's send time (see `Shared`).
-async fn measure_window(args: &Args, ctx: &Shared) -> Result<WindowFigures> {
+async fn measure_window(
+    args: &Args,
+    ctx: &Shared,
+    origin: Option<&Origin>,
+) -> Result<WindowFigures> {
     let pids = &args.server_pids;
     let server_cpu_before = for_server(pids, cpu_seconds)?;
+    let origin_cpu_before = origin.and_then(Origin::cpu_seconds);
     let client_cpu_before = own_cpu_seconds();
     let machine_before = machine_cpu()?;
     let others_before = OtherProcesses::snapshot(pids);
@@ -489,6 +619,10 @@ async fn measure_window(args: &Args, ctx: &Shared) -> Result<WindowFigures> {
 
     ctx.window_end_ns.store(unix_nanos(), Relaxed);
     let secs = started.elapsed().as_secs_f64();
+    let origin_cpu_s = origin
+        .and_then(Origin::cpu_seconds)
+        .zip(origin_cpu_before)
+        .map(|(after, before)| after - before);
     Ok(WindowFigures {
         secs,
         published: ctx.published.load(Relaxed) - published_before,
@@ -496,7 +630,8 @@ async fn measure_window(args: &Args, ctx: &Shared) -> Result<WindowFigures> {
             Some(before) => Some(cpu_seconds(pids)? - before),
             None => None,
         },
-        client_cpu_s: own_cpu_seconds() - client_cpu_before,
+        client_cpu_s: own_cpu_seconds() - client_cpu_before - origin_cpu_s.unwrap_or(0.0),
+        origin_cpu_s,
         machine: machine_cpu()? - machine_before,
         other_cpu_s: OtherProcesses::snapshot(pids).seconds_since(&others_before),
     })

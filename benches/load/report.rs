@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::origin::OriginReport;
 use crate::stats::Percentiles;
 
 /// Everything a run measured. Server figures are `None` without `--server-pid`.
@@ -90,6 +91,9 @@ pub struct Report {
     pub other_cpu_s: f64,
     /// Clock ticks per second assumed for `/proc/PID/stat`.
     pub clk_tck: f64,
+    /// Gateway mode (`--origin`): what the in-process origin saw. `client_cpu_s` then
+    /// excludes the origin's thread, whose CPU is `origin.cpu_s`.
+    pub origin: Option<OriginReport>,
 }
 
 impl Report {
@@ -201,6 +205,28 @@ impl Report {
                 cpu / self.duration_s,
                 self.clk_tck
             )?;
+        }
+        if let Some(o) = &self.origin {
+            writeln!(
+                out,
+                "  origin                {}: {} connections (peak {} open), {} streams \
+                 (peak {}), resumed {}, slow-dropped {}, dropped behind {}",
+                o.listen,
+                o.connections,
+                o.connections_peak,
+                o.streams,
+                o.streams_peak,
+                o.resumed,
+                o.slow_dropped,
+                o.dropped_behind
+            )?;
+            if let Some(cpu) = o.cpu_s {
+                writeln!(
+                    out,
+                    "  origin CPU            {cpu:.2} s in window = {:.2} cores",
+                    cpu / self.duration_s
+                )?;
+            }
         }
         writeln!(
             out,

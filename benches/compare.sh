@@ -107,7 +107,9 @@ wait_for_port() {
 # Build once, then run the binary: a rebuild in the middle (someone editing the tree)
 # would otherwise change the tool between the two runs.
 echo "compare: building the load tool (release)" >&2
+# The bench's own artifact: the ssegate binary is built (and listed) too, in any order.
 load_bin="$(cargo bench --bench load --no-run --message-format=json \
+    | grep '"kind":\["bench"\]' | grep '"name":"load"' \
     | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)"
 [[ -x "$load_bin" ]] || { echo "compare: could not find the load tool binary" >&2; exit 1; }
 if [[ " $SERVERS " == *" ssegate "* && "$SSEGATE_CMD" == target/release/ssegate* ]]; then

@@ -1,0 +1,56 @@
+//! Mercure authorization: everything between a request's headers and the question "may this
+//! client publish to, or receive, these topics?". The hub endpoints call it; it owns no
+//! connection state and does no I/O beyond reading key files at configuration time.
+//!
+//! # How to use it
+//!
+//! At configuration time, build [`Key`]s (HMAC secret, PEM public key, JWK Set file), group
+//! them per trusted [`Issuer`], and make a [`Validator`] with the hub's resource identifier
+//! (its canonical URL by default) and, for pre-1.0 clients, legacy keys.
+//!
+//! Per request:
+//!
+//! 1. [`bearer_from_headers`] (1.0) or [`legacy_token_from_request`] (pre-1.0) finds the
+//!    token. Check the [`TokenSource`]: a cookie-borne token on a publish request needs the
+//!    CSRF origin check the draft requires.
+//! 2. [`Validator::validate`] or [`Validator::validate_legacy`] turns it into [`Grants`] or
+//!    [`LegacyGrants`].
+//! 3. The grants answer per topic, with the matcher module's `matches(selector, topic)`:
+//!    [`Grants::can_publish`] (every topic), [`Grants::can_receive`] (at least one topic of a
+//!    private update), [`Grants::payload_for`] (the subscription's payload). A subscriber's
+//!    connection must be closed by [`Grants::expires_at`].
+//! 4. Any failure is an [`AuthError`]; [`AuthError::www_authenticate`] gives the status and
+//!    the RFC 6750 challenge. A token that validates but does not grant the operation is
+//!    [`AuthError::InsufficientScope`], which the caller raises.
+//!
+//! # What is not here
+//!
+//! JWK Sets are read from files only: fetching an authorization server's `jwks_uri` (with
+//! caching and refresh) is left to the caller, which can rebuild the [`Validator`]. Topic
+//! matching itself lives in the matcher module.
+
+mod claims;
+mod details;
+mod error;
+mod extract;
+mod grants;
+mod key;
+mod validate;
+
+pub use error::{AuthError, KeyError, TokenError, REALM};
+pub use extract::{
+    bearer_from_headers, legacy_token_from_request, PresentedToken, TokenSource, DEFAULT_COOKIE,
+    LEGACY_COOKIE, LEGACY_QUERY_PARAM,
+};
+pub use grants::{
+    Action, Detail, Grants, LegacyGrants, TopicSelector, DEFAULT_MATCH_TYPE, WILDCARD,
+};
+/// Signature algorithms, re-exported so configuration code needs no direct dependency.
+pub use jsonwebtoken::Algorithm;
+pub use key::{Issuer, Key};
+pub use validate::{
+    Limits, SelectorCheck, Validator, DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, MERCURE_DETAIL_TYPE,
+};
+
+#[cfg(test)]
+mod tests;

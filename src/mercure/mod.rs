@@ -1,0 +1,8 @@
+//! The Mercure protocol hub (draft-dunglas-mercure-08, with the pre-1.0 `topic` selectors
+//! most deployed clients still send).
+//!
+//! - [`auth`]: access tokens: where a request carries one, their validation (JWT access
+//!   tokens with `authorization_details`, and pre-1.0 `mercure` claims), the grants they
+//!   carry, and the RFC 6750 error responses.
+
+pub mod auth;

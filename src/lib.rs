@@ -13,7 +13,7 @@
 //! - [`routes`], [`body`]: the HTTP API and routing, and the response body type.
 //! - [`gateway`]: upstream routes, the streaming proxy, SSE relay and fan-out.
 //! - [`hub`]: topics, history and `Last-Event-ID` resumption, subscriber mailboxes.
-//! - [`mercure`]: the Mercure protocol: access tokens and authorization.
+//! - [`mercure`]: the Mercure protocol: topic matchers, access tokens and authorization.
 //! - [`sse`]: event encoding and the streaming response body (heartbeats, limits).
 //! - [`demo`]: the page at `/`.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.

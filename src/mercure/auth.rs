@@ -6,7 +6,9 @@
 //!
 //! At configuration time, build [`Key`]s (HMAC secret, PEM public key, JWK Set file), group
 //! them per trusted [`Issuer`], and make a [`Validator`] with the hub's resource identifier
-//! (its canonical URL by default) and, for pre-1.0 clients, legacy keys.
+//! (its canonical URL by default) and, for pre-1.0 clients, legacy keys. An issuer whose keys
+//! are published at a URL gets a [`RemoteJwks`] ([`Validator::with_remote_jwks`]), refreshed
+//! by the task [`RemoteJwks::spawn_refresh`] starts.
 //!
 //! Per request:
 //!
@@ -25,15 +27,15 @@
 //!
 //! # What is not here
 //!
-//! JWK Sets are read from files only: fetching an authorization server's `jwks_uri` (with
-//! caching and refresh) is left to the caller, which can rebuild the [`Validator`]. Topic
-//! matching itself lives in the matcher module.
+//! Topic matching itself lives in the matcher module. Discovering an authorization server's
+//! `jwks_uri` from its metadata (RFC 8414) is the caller's: [`RemoteJwks`] takes the URL.
 
 mod claims;
 mod details;
 mod error;
 mod extract;
 mod grants;
+mod jwks;
 mod key;
 mod validate;
 
@@ -47,6 +49,7 @@ pub use grants::{
 };
 /// Signature algorithms, re-exported so configuration code needs no direct dependency.
 pub use jsonwebtoken::Algorithm;
+pub use jwks::{JwksFetchConfig, RemoteJwks};
 pub use key::{Issuer, Key};
 pub use validate::{
     Limits, SelectorCheck, Validator, DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, MERCURE_DETAIL_TYPE,

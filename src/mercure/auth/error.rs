@@ -104,6 +104,9 @@ pub enum KeyError {
     /// The JWK or JWK Set could not be used.
     #[error("invalid JWK: {0}")]
     Jwk(String),
+    /// A JWK Set URL is unusable or fetching it failed.
+    #[error("fetching JWK Set: {0}")]
+    Fetch(String),
     /// An algorithm was requested that does not belong to the key's family.
     #[error("algorithm {0:?} does not fit this key")]
     AlgorithmMismatch(jsonwebtoken::Algorithm),

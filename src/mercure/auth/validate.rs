@@ -14,6 +14,7 @@ use super::claims::{AccessClaims, LegacyClaims, LegacyMercureClaim, NumericDate}
 use super::details::DetailRules;
 use super::error::{AuthError, TokenError};
 use super::grants::{Grants, LegacyGrants, TopicSelector};
+use super::jwks::RemoteJwks;
 use super::key::{Issuer, Key};
 
 /// The authorization detail type this draft defines, compared byte by byte.
@@ -80,6 +81,7 @@ pub struct Validator {
     matcher_types: Vec<String>,
     limits: Limits,
     legacy_keys: Vec<Key>,
+    remote: Vec<(String, Arc<RemoteJwks>)>,
     selector_check: Option<SelectorCheck>,
 }
 
@@ -95,6 +97,7 @@ impl Validator {
             matcher_types: vec!["exact".to_owned(), "urlpattern".to_owned()],
             limits: Limits::default(),
             legacy_keys: Vec::new(),
+            remote: Vec::new(),
             selector_check: None,
         }
     }
@@ -135,6 +138,14 @@ impl Validator {
         self
     }
 
+    /// Trusts `iss` with the keys of `jwks` as well (and only `iss`: its keys verify no other
+    /// issuer's tokens). The keys are read at each validation, so refreshes apply at once;
+    /// until the first successful fetch the issuer has no keys and its tokens are refused.
+    pub fn with_remote_jwks(mut self, iss: impl Into<String>, jwks: Arc<RemoteJwks>) -> Self {
+        self.remote.push((iss.into(), jwks));
+        self
+    }
+
     /// Runs `check` on every non-wildcard selector of every token, so that matcher-specific
     /// failures (a `urlpattern` that does not compile) reject the token.
     pub fn with_selector_check(mut self, check: SelectorCheck) -> Self {
@@ -170,13 +181,25 @@ impl Validator {
         let unverified: UnverifiedIssuer = jsonwebtoken::dangerous::insecure_decode(token)
             .map_err(|e| TokenError::Malformed(e.to_string()))?
             .claims;
-        let issuer = unverified
-            .iss
-            .and_then(|iss| self.issuers.iter().find(|i| i.iss == iss))
-            .ok_or(TokenError::UntrustedIssuer)?;
-        let claims: AccessClaims = verify(token, &header, &issuer.keys)?;
+        let iss = unverified.iss.ok_or(TokenError::UntrustedIssuer)?;
+        let configured = self.issuers.iter().filter(|i| i.iss == iss);
+        let fetched: Vec<Arc<Vec<Key>>> = self
+            .remote
+            .iter()
+            .filter(|(i, _)| *i == iss)
+            .map(|(_, jwks)| jwks.keys())
+            .collect();
+        let keys: Vec<&Key> = configured
+            .flat_map(|i| i.keys.iter())
+            .chain(fetched.iter().flat_map(|k| k.iter()))
+            .collect();
+        let trusted = self.issuers.iter().any(|i| i.iss == iss) || !fetched.is_empty();
+        if !trusted {
+            return Err(TokenError::UntrustedIssuer.into());
+        }
+        let claims: AccessClaims = verify(token, &header, &keys)?;
 
-        if claims.iss.as_deref() != Some(issuer.iss.as_str()) {
+        if claims.iss.as_deref() != Some(iss.as_str()) {
             return Err(TokenError::UntrustedIssuer.into());
         }
         if !claims.aud.is_some_and(|aud| aud.contains(&self.audience)) {
@@ -191,7 +214,7 @@ impl Validator {
         };
         let details = rules.parse(claims.authorization_details)?;
         Ok(Grants {
-            issuer: issuer.iss.clone(),
+            issuer: iss,
             subject: claims.sub,
             client_id: claims.client_id,
             token_id: claims.jti,
@@ -209,7 +232,8 @@ impl Validator {
         }
         let now = unix_seconds(now);
         let header = self.header(token)?;
-        let claims: LegacyClaims = verify(token, &header, &self.legacy_keys)?;
+        let keys: Vec<&Key> = self.legacy_keys.iter().collect();
+        let claims: LegacyClaims = verify(token, &header, &keys)?;
         self.check_times(now, claims.exp, claims.nbf, claims.iat)?;
         let mut grants = match claims.mercure {
             None => LegacyGrants::default(),
@@ -277,6 +301,7 @@ impl std::fmt::Debug for Validator {
             .field("matcher_types", &self.matcher_types)
             .field("limits", &self.limits)
             .field("legacy_keys", &self.legacy_keys)
+            .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
 }
@@ -299,10 +324,11 @@ fn is_at_jwt(typ: &str) -> bool {
 fn verify<T: DeserializeOwned>(
     token: &str,
     header: &Header,
-    keys: &[Key],
+    keys: &[&Key],
 ) -> Result<T, TokenError> {
     let by_alg: Vec<&Key> = keys
         .iter()
+        .copied()
         .filter(|k| k.algorithms().contains(&header.alg))
         .collect();
     if by_alg.is_empty() {

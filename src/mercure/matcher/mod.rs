@@ -11,7 +11,8 @@
 //!   strings or RFC 6570 URI templates.
 //! - [`selector_matcher`]: one entry of an access token's topic matcher list.
 //! - [`Matcher::any_matches`]: an update matches when any of its topics (canonical and
-//!   alternates) does.
+//!   alternates) does; [`PreparedTopic`] resolves a topic once for many URL patterns.
+//! - [`MatcherCache`]: compiled token selectors, reused across checks.
 //!
 //! The value `*` is the reserved wildcard, recognized before the matcher type.
 //!
@@ -22,6 +23,7 @@
 //! [`REGEX_SIZE_LIMIT`] bytes. Matching a topic against a compiled matcher allocates nothing
 //! beyond the URL parse of the topic, for URL patterns.
 
+mod cache;
 mod template;
 mod url_pattern;
 mod value;
@@ -32,8 +34,9 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+pub use cache::{MatcherCache, DEFAULT_CACHE_CAPACITY};
 pub use template::CompiledTemplate;
-pub use url_pattern::{CompiledPattern, REGEX_SIZE_LIMIT};
+pub use url_pattern::{CompiledPattern, PreparedTopic, REGEX_SIZE_LIMIT};
 pub use value::forbidden_char;
 
 use value::{checked_value, form_pairs};
@@ -153,6 +156,20 @@ impl Matcher {
         topics.into_iter().any(|topic| self.matches(topic))
     }
 
+    /// [`Matcher::matches`] on a topic resolved beforehand, for dispatching one update to many
+    /// subscriptions.
+    pub fn matches_prepared(&self, topic: &PreparedTopic<'_>) -> bool {
+        match self {
+            Matcher::UrlPattern(pattern) => pattern.matches_prepared(topic),
+            other => other.matches(topic.as_str()),
+        }
+    }
+
+    /// [`Matcher::any_matches`] on topics resolved beforehand.
+    pub fn any_matches_prepared(&self, topics: &[PreparedTopic<'_>]) -> bool {
+        topics.iter().any(|topic| self.matches_prepared(topic))
+    }
+
     /// The matcher as written (`*` for the wildcard).
     pub fn as_str(&self) -> &str {
         match self {
@@ -179,6 +196,11 @@ impl TopicMatcher {
     /// Whether `topic` matches.
     pub fn matches(&self, topic: &str) -> bool {
         self.matcher.matches(topic)
+    }
+
+    /// Whether a topic resolved beforehand matches.
+    pub fn matches_prepared(&self, topic: &PreparedTopic<'_>) -> bool {
+        self.matcher.matches_prepared(topic)
     }
 
     /// The matcher value as sent, for the `{match}` of subscription events.

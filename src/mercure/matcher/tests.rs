@@ -378,6 +378,12 @@ fn an_update_matches_when_any_of_its_topics_does() {
     assert!(routing.any_matches(other));
     assert!(!grant.any_matches(other));
     assert!(!grant.any_matches([]));
+    // The same through topics resolved once.
+    let hub = hub();
+    let prepared: Vec<_> = update.iter().map(|t| PreparedTopic::new(t, &hub)).collect();
+    assert!(routing.any_matches_prepared(&prepared));
+    assert!(grant.any_matches_prepared(&prepared));
+    assert!(!grant.matches_prepared(&prepared[0]));
     // Owned topics work through `map`.
     let owned = [String::from("https://example.com/users/42/x")];
     assert!(grant.any_matches(owned.iter().map(String::as_str)));

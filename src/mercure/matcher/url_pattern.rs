@@ -50,9 +50,10 @@ pub(crate) enum PatternError {
 }
 
 impl CompiledPattern {
-    /// Compiles `source` as a URL Pattern constructor string, using `base` (the hub's URL) as
-    /// the base URL, as the draft requires for relative patterns such as
-    /// `/.well-known/mercure/subscriptions/exact/:topic/:subscriber`.
+    /// Compiles `source` as a URL Pattern constructor string. A relative pattern (one without
+    /// a protocol), such as `/.well-known/mercure/subscriptions/exact/:topic/:subscriber`,
+    /// takes `base` (the hub's URL) as its base URL, as the draft requires; an absolute one is
+    /// compiled on its own.
     ///
     /// `ignoreCase` is never enabled (the draft forbids it): only the host, which URL
     /// canonicalization lowercases, compares case-insensitively.
@@ -61,9 +62,16 @@ impl CompiledPattern {
         base: &Url,
         allow_regexp_groups: bool,
     ) -> Result<Self, PatternError> {
-        let init =
-            UrlPatternInit::parse_constructor_string::<BoundedRegex>(source, Some(base.clone()))
-                .map_err(describe)?;
+        // Only a relative pattern takes the base. Given to an absolute one, the standard
+        // still prefixes a relative pathname with the base's directory, so `urn:*` would
+        // become `urn:` + `/.well-known/*` and never match a URN.
+        let init = match UrlPatternInit::parse_constructor_string::<BoundedRegex>(source, None) {
+            Err(urlpattern::Error::BaseUrlRequired) => {
+                UrlPatternInit::parse_constructor_string::<BoundedRegex>(source, Some(base.clone()))
+            }
+            absolute => absolute,
+        }
+        .map_err(describe)?;
         let options = UrlPatternOptions {
             regex_syntax: RegexSyntax::Rust,
             ignore_case: false,
@@ -98,6 +106,15 @@ impl CompiledPattern {
         }
     }
 
+    /// [`CompiledPattern::matches`] on a topic resolved beforehand. A topic prepared against
+    /// another base URL than this pattern's is resolved again, so the answer is the same.
+    pub fn matches_prepared(&self, topic: &PreparedTopic<'_>) -> bool {
+        if *self.base != *topic.hub_url {
+            return self.matches(topic.topic);
+        }
+        topic.url.as_ref().is_some_and(|url| self.matches_url(url))
+    }
+
     /// Whether an already resolved URL matches the pattern: the pattern's `test()`, component
     /// by component, without the eight string copies the crate's own `test()` makes.
     pub fn matches_url(&self, url: &Url) -> bool {
@@ -127,6 +144,32 @@ impl CompiledPattern {
                 .matcher
                 .matches(url.password().unwrap_or_default())
                 .is_some()
+    }
+}
+
+/// A topic resolved once against the hub's URL, for matching against many URL patterns:
+/// dispatching one update to every subscription would otherwise parse each topic once per
+/// pattern.
+#[derive(Debug, Clone)]
+pub struct PreparedTopic<'a> {
+    topic: &'a str,
+    hub_url: &'a Url,
+    url: Option<Url>,
+}
+
+impl<'a> PreparedTopic<'a> {
+    /// Resolves `topic` against `hub_url` (the URL the patterns were compiled with).
+    pub fn new(topic: &'a str, hub_url: &'a Url) -> Self {
+        Self {
+            topic,
+            hub_url,
+            url: hub_url.join(topic).ok(),
+        }
+    }
+
+    /// The topic as published.
+    pub fn as_str(&self) -> &'a str {
+        self.topic
     }
 }
 
@@ -247,6 +290,14 @@ mod tests {
     }
 
     #[test]
+    fn absolute_pattern_with_an_opaque_path_ignores_the_base_path() {
+        let any_urn = pattern("urn:*");
+        assert!(any_urn.matches("urn:isbn:0451450523"));
+        assert!(!any_urn.matches("https://example.com/.well-known/x"));
+        assert!(!pattern("urn:*").matches("tag:example.com,2026:x"));
+    }
+
+    #[test]
     fn unparsable_topic_never_matches() {
         let p = pattern("*://*/*");
         assert!(p.matches("https://example.com/x"));
@@ -293,6 +344,38 @@ mod tests {
                 "{bad} should not compile"
             );
         }
+    }
+
+    #[test]
+    fn prepared_topics_match_like_raw_topics() {
+        let hub = hub();
+        let other_hub = Url::parse("https://other.example/.well-known/mercure").unwrap();
+        let patterns = [
+            pattern("https://example.com/bar/:id"),
+            pattern("/bar/:id"),
+            CompiledPattern::compile("/bar/:id", &other_hub, true).unwrap(),
+        ];
+        for topic in [
+            "https://example.com/bar/1",
+            "/bar/1",
+            "bar/1",
+            "http://[::1",
+            "x",
+        ] {
+            let prepared = PreparedTopic::new(topic, &hub);
+            assert_eq!(prepared.as_str(), topic);
+            for p in &patterns {
+                assert_eq!(
+                    p.matches_prepared(&prepared),
+                    p.matches(topic),
+                    "{p:?} {topic}"
+                );
+            }
+        }
+        assert!(patterns[2].matches_prepared(&PreparedTopic::new("/bar/1", &hub)));
+        assert!(
+            !patterns[2].matches_prepared(&PreparedTopic::new("https://example.com/bar/1", &hub))
+        );
     }
 
     #[test]

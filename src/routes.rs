@@ -189,7 +189,7 @@ impl App {
         };
         tracing::debug!(
             client = %client_ip(req),
-            topics = ?subscription.topics().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            topics = ?subscription.topics(),
             replay,
             "stream opened"
         );

@@ -12,8 +12,10 @@ pub struct StoredEvent {
     pub seq: u64,
     /// The id the publisher chose, when it chose one (else the id is `seq` in decimal).
     pub custom_id: Option<Box<str>>,
-    /// The topic the event was published to.
-    pub topic: Arc<str>,
+    /// The topics the event was published to (canonical first).
+    pub topics: Box<[Arc<str>]>,
+    /// Only subscribers allowed to see private updates get it on replay too.
+    pub private: bool,
     /// The encoded event.
     pub frame: Bytes,
 }
@@ -150,7 +152,8 @@ mod tests {
         StoredEvent {
             seq,
             custom_id: custom.map(Into::into),
-            topic: Arc::from("t"),
+            topics: Box::new([Arc::from("t")]),
+            private: false,
             frame: Bytes::from(vec![b'x'; len]),
         }
     }

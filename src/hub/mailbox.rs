@@ -45,6 +45,8 @@ struct Inner {
     queue: VecDeque<Bytes>,
     waker: Option<Waker>,
     closed: Option<CloseReason>,
+    /// Sequence number of the last event queued by [`Mailbox::push_event`].
+    last_seq: u64,
 }
 
 impl Mailbox {
@@ -70,6 +72,23 @@ impl Mailbox {
             inner.queue.push_back(frame.clone());
         }
         inner.waker.take()
+    }
+
+    /// Like [`Mailbox::push`], once per event: an update with several topics reaches a
+    /// subscriber of several of them through several index entries, and must arrive once.
+    /// Returns whether the frame was taken, and the waker to wake.
+    pub fn push_event(&self, seq: u64, frame: &Bytes) -> (bool, Option<Waker>) {
+        let mut inner = self.lock();
+        if inner.closed.is_some() || inner.last_seq >= seq {
+            return (false, None);
+        }
+        inner.last_seq = seq;
+        if inner.queue.len() >= self.capacity {
+            inner.closed = Some(CloseReason::Overflow);
+        } else {
+            inner.queue.push_back(frame.clone());
+        }
+        (true, inner.waker.take())
     }
 
     /// Closes the mailbox; frames already queued are still delivered before the end.

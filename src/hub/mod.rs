@@ -10,6 +10,8 @@
 
 pub mod history;
 pub mod mailbox;
+pub mod selection;
+mod subscription;
 pub mod topic;
 
 use std::{
@@ -18,15 +20,17 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    task::{Context, Poll, Waker},
+    task::Waker,
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use bytes::Bytes;
-
 use crate::sse::event::{check_field, encode_body, prepend_id, EventFields, FieldError};
 use history::{is_generated_id, History, ResumeFrom, StoredEvent};
-use mailbox::{CloseReason, Mailbox, Taken};
+use mailbox::{CloseReason, Mailbox};
+use selection::Subscriber;
+pub use selection::{Filter, Selection};
+use subscription::Replay;
+pub use subscription::Subscription;
 pub use topic::{TopicError, TopicName};
 
 /// Settings of the hub, validated by [`crate::config`].
@@ -65,7 +69,10 @@ pub struct Hub {
 struct State {
     next_seq: u64,
     history: History,
-    topics: HashMap<Arc<str>, Vec<Arc<Mailbox>>>,
+    /// Subscribers by exact topic.
+    topics: HashMap<Arc<str>, Vec<Arc<Subscriber>>>,
+    /// Subscribers offered every update (pattern matchers).
+    scanning: Vec<Arc<Subscriber>>,
     closed: bool,
 }
 
@@ -123,9 +130,27 @@ pub enum PublishError {
     /// An event with this id is still in the history.
     #[error("an event with id {0:?} was already published")]
     DuplicateId(String),
+    /// The update names no topic.
+    #[error("an update needs at least one topic")]
+    NoTopic,
     /// The hub is shutting down.
     #[error("the hub is shutting down")]
     Closed,
+}
+
+/// One update to publish: the general form behind [`Hub::publish`].
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    /// The canonical topic first, then alternates; subscribers of any of them get it once.
+    pub topics: Vec<Arc<str>>,
+    /// Private updates reach only subscribers whose [`Filter`] accepts them.
+    pub private: bool,
+    /// The publisher's id, if it chose one.
+    pub id: Option<String>,
+    /// Event type and retry.
+    pub fields: &'a EventFields,
+    /// The data.
+    pub data: &'a str,
 }
 
 /// Why a subscription was refused.
@@ -165,24 +190,6 @@ pub enum Next {
     Closed(CloseReason),
 }
 
-/// A subscriber's registration. Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct Subscription {
-    hub: Arc<Hub>,
-    mailbox: Arc<Mailbox>,
-    topics: Box<[TopicName]>,
-    replay: Option<Replay>,
-    resume: Resume,
-}
-
-/// The part of the history still to replay: sequence numbers `next..end`. Live events
-/// start at `end`, so the two never overlap.
-#[derive(Debug)]
-struct Replay {
-    next: u64,
-    end: u64,
-}
-
 impl Hub {
     /// An empty hub. Ids start at the current time in microseconds, so the ids of a
     /// restarted hub are above those of its previous run and an old `Last-Event-ID` is
@@ -200,6 +207,7 @@ impl Hub {
                 next_seq: first_seq,
                 history: History::new(config.history_max_events, config.history_max_bytes),
                 topics: HashMap::new(),
+                scanning: Vec::new(),
                 closed: false,
             }),
             config,
@@ -221,6 +229,28 @@ impl Hub {
         fields: &EventFields,
         data: &str,
     ) -> Result<Published, PublishError> {
+        self.publish_update(Update {
+            topics: vec![topic.shared().clone()],
+            private: false,
+            id,
+            fields,
+            data,
+        })
+    }
+
+    /// Publishes an update to all its topics: each subscriber that selects any of them (and
+    /// whose filter accepts it, for private updates) gets it exactly once.
+    pub fn publish_update(&self, update: Update<'_>) -> Result<Published, PublishError> {
+        let Update {
+            topics,
+            private,
+            id,
+            fields,
+            data,
+        } = update;
+        if topics.is_empty() {
+            return Err(PublishError::NoTopic);
+        }
         if let Some(id) = &id {
             check_field("id", id)?;
             if id.is_empty() {
@@ -247,15 +277,28 @@ impl Hub {
             let id = id.unwrap_or_else(|| seq.to_string());
             let frame = prepend_id(&id, &body);
             let mut receivers = 0;
-            if let Some(mailboxes) = state.topics.get(topic.as_str()) {
-                receivers = mailboxes.len();
-                wakers.reserve(receivers);
-                wakers.extend(mailboxes.iter().filter_map(|m| m.push(&frame)));
+            let mut deliver = |subscriber: &Subscriber| {
+                let (taken, waker) = subscriber.mailbox.push_event(seq, &frame);
+                receivers += usize::from(taken);
+                wakers.extend(waker);
+            };
+            for topic in &topics {
+                for subscriber in state.topics.get(topic).into_iter().flatten() {
+                    if subscriber.selection.accepts(&topics, private) {
+                        deliver(subscriber);
+                    }
+                }
+            }
+            for subscriber in &state.scanning {
+                if subscriber.selection.wants(&topics, private) {
+                    deliver(subscriber);
+                }
             }
             state.history.push(StoredEvent {
                 seq,
                 custom_id: (!is_generated_id(&id)).then(|| id.clone().into_boxed_str()),
-                topic: topic.shared().clone(),
+                topics: topics.into_boxed_slice(),
+                private,
                 frame,
             });
             (id, receivers)
@@ -277,29 +320,43 @@ impl Hub {
         topics: Vec<TopicName>,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscribeError> {
-        let mut topics = topics;
-        topics.sort();
-        topics.dedup();
-        if topics.is_empty() {
-            return Err(SubscribeError::NoTopic);
-        }
-        if topics.len() > self.config.max_topics_per_subscription {
+        let selection = Selection::topics(topics.iter().map(|t| t.shared().clone()));
+        if selection.topics.len() > self.config.max_topics_per_subscription {
             return Err(SubscribeError::TooManyTopics(
                 self.config.max_topics_per_subscription,
             ));
         }
-        let mailbox = Arc::new(Mailbox::new(self.config.subscriber_queue));
+        self.subscribe_selection(selection, last_event_id)
+    }
+
+    /// Subscribes with a general [`Selection`] (exact topics, a filter offered every
+    /// update, or both).
+    pub fn subscribe_selection(
+        self: &Arc<Self>,
+        selection: Selection,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, SubscribeError> {
+        if selection.topics.is_empty() && !selection.scan {
+            return Err(SubscribeError::NoTopic);
+        }
+        let subscriber = Arc::new(Subscriber {
+            mailbox: Mailbox::new(self.config.subscriber_queue),
+            selection,
+        });
         let (replay, resume) = {
             let mut state = self.lock();
             if state.closed {
                 return Err(SubscribeError::Closed);
             }
-            for topic in &topics {
+            for topic in &subscriber.selection.topics {
                 state
                     .topics
-                    .entry(topic.shared().clone())
+                    .entry(topic.clone())
                     .or_default()
-                    .push(mailbox.clone());
+                    .push(subscriber.clone());
+            }
+            if subscriber.selection.scan {
+                state.scanning.push(subscriber.clone());
             }
             let end = state.next_seq;
             match last_event_id {
@@ -314,8 +371,7 @@ impl Hub {
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         Ok(Subscription {
             hub: self.clone(),
-            mailbox,
-            topics: topics.into_boxed_slice(),
+            subscriber,
             replay: replay.filter(|r| r.next < r.end),
             resume,
         })
@@ -331,7 +387,8 @@ impl Hub {
                 .topics
                 .values()
                 .flatten()
-                .filter_map(|m| m.close(CloseReason::Shutdown))
+                .chain(state.scanning.iter())
+                .filter_map(|s| s.mailbox.close(CloseReason::Shutdown))
                 .collect()
         };
         for waker in wakers {
@@ -367,95 +424,27 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn unsubscribe(&self, mailbox: &Arc<Mailbox>, topics: &[TopicName]) {
+    fn unsubscribe(&self, subscriber: &Arc<Subscriber>) {
         let mut state = self.lock();
-        for topic in topics {
-            if let Some(list) = state.topics.get_mut(topic.as_str()) {
-                if let Some(i) = list.iter().position(|m| Arc::ptr_eq(m, mailbox)) {
+        for topic in &subscriber.selection.topics {
+            if let Some(list) = state.topics.get_mut(topic) {
+                if let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, subscriber)) {
                     list.swap_remove(i);
                 }
                 if list.is_empty() {
-                    state.topics.remove(topic.as_str());
+                    state.topics.remove(topic);
                 }
             }
         }
-    }
-}
-
-impl Subscription {
-    /// How the replay relates to the requested `Last-Event-ID`.
-    pub fn resume(&self) -> &Resume {
-        &self.resume
-    }
-
-    /// The subscribed topics, sorted and without duplicates.
-    pub fn topics(&self) -> &[TopicName] {
-        &self.topics
-    }
-
-    /// Appends up to `max` frames to `out`: first the replay from the history, then live
-    /// events from the mailbox. Pending (with the waker registered) when there is nothing.
-    pub fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-        max: usize,
-        out: &mut Vec<Bytes>,
-    ) -> Poll<Next> {
-        if self.replay.is_some() {
-            if let Some(next) = self.take_replay(max, out) {
-                return Poll::Ready(next);
+        if subscriber.selection.scan {
+            if let Some(i) = state
+                .scanning
+                .iter()
+                .position(|s| Arc::ptr_eq(s, subscriber))
+            {
+                state.scanning.swap_remove(i);
             }
         }
-        match self.mailbox.poll_take(cx, max, out) {
-            Poll::Ready(Taken::Frames) => Poll::Ready(Next::Frames),
-            Poll::Ready(Taken::Closed(reason)) => {
-                if reason == CloseReason::Overflow {
-                    self.hub.stats.overflows.fetch_add(1, Ordering::Relaxed);
-                }
-                Poll::Ready(Next::Closed(reason))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// Reads the next replay batch under the hub lock. `None` once the replay is done.
-    fn take_replay(&mut self, max: usize, out: &mut Vec<Bytes>) -> Option<Next> {
-        let replay = self.replay.as_mut()?;
-        let state = self.hub.lock();
-        let oldest = state.history.oldest_seq().unwrap_or(replay.end);
-        if replay.next < oldest.min(replay.end) {
-            // Evicted while this subscriber was reading the replay: say so, then go on
-            // from what is left.
-            replay.next = oldest.min(replay.end);
-            return Some(Next::HistoryGap);
-        }
-        let start_len = out.len();
-        while replay.next < replay.end && out.len() - start_len < max {
-            let Some(event) = state.history.get(replay.next) else {
-                break;
-            };
-            replay.next += 1;
-            if self.topics.iter().any(|t| *t.shared() == event.topic) {
-                out.push(event.frame.clone());
-            }
-        }
-        let done = replay.next >= replay.end;
-        drop(state);
-        if done {
-            self.replay = None;
-        }
-        if out.len() > start_len {
-            Some(Next::Frames)
-        } else {
-            None
-        }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.hub.unsubscribe(&self.mailbox, &self.topics);
-        self.hub.stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

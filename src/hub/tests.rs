@@ -1,4 +1,4 @@
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use super::*;
 
@@ -199,5 +199,132 @@ fn topic_limits_are_enforced() {
     assert_eq!(
         hub.subscribe(vec![], None).unwrap_err(),
         SubscribeError::NoTopic
+    );
+}
+
+/// A filter for tests: topics starting with a prefix; private updates when allowed.
+#[derive(Debug)]
+struct Prefix {
+    prefix: &'static str,
+    private: bool,
+}
+
+impl Filter for Prefix {
+    fn accepts(&self, topics: &[Arc<str>], private: bool) -> bool {
+        (!private || self.private) && topics.iter().any(|t| t.starts_with(self.prefix))
+    }
+}
+
+fn update<'a>(
+    topics: &[&str],
+    private: bool,
+    data: &'a str,
+    fields: &'a EventFields,
+) -> Update<'a> {
+    Update {
+        topics: topics.iter().map(|t| Arc::from(*t)).collect(),
+        private,
+        id: None,
+        fields,
+        data,
+    }
+}
+
+#[test]
+fn an_update_with_several_topics_arrives_once() {
+    let hub = hub();
+    let mut both = hub.subscribe(vec![topic("a"), topic("b")], None).unwrap();
+    let fields = EventFields::default();
+    let published = hub
+        .publish_update(update(&["a", "b", "c"], false, "x", &fields))
+        .unwrap();
+    assert_eq!(published.receivers, 1);
+    assert_eq!(drain(&mut both).0, vec!["id: 100\ndata: x\n\n"]);
+}
+
+#[test]
+fn scanning_subscribers_get_what_their_filter_accepts() {
+    let hub = hub();
+    let selection = Selection {
+        topics: Vec::new(),
+        scan: true,
+        filter: Some(Arc::new(Prefix {
+            prefix: "https://example.com/books/",
+            private: false,
+        })),
+    };
+    let mut sub = hub.subscribe_selection(selection, None).unwrap();
+    let fields = EventFields::default();
+    hub.publish_update(update(
+        &["https://example.com/books/1"],
+        false,
+        "book",
+        &fields,
+    ))
+    .unwrap();
+    hub.publish_update(update(
+        &["https://example.com/users/1"],
+        false,
+        "user",
+        &fields,
+    ))
+    .unwrap();
+    hub.publish_update(update(
+        &["other", "https://example.com/books/2"],
+        false,
+        "alt",
+        &fields,
+    ))
+    .unwrap();
+    let (frames, _) = drain(&mut sub);
+    assert_eq!(frames.len(), 2);
+    assert!(frames[0].contains("book") && frames[1].contains("alt"));
+    drop(sub);
+    assert!(hub.lock().scanning.is_empty(), "unsubscribed");
+}
+
+#[test]
+fn private_updates_reach_only_subscribers_allowed_to_see_them_live_and_on_replay() {
+    let hub = hub();
+    let fields = EventFields::default();
+    let allowed = Selection {
+        topics: vec![Arc::from("t")],
+        scan: false,
+        filter: Some(Arc::new(Prefix {
+            prefix: "t",
+            private: true,
+        })),
+    };
+    let mut insider = hub.subscribe_selection(allowed.clone(), None).unwrap();
+    let mut public = hub.subscribe(vec![topic("t")], None).unwrap();
+    let first = hub
+        .publish_update(update(&["t"], true, "secret", &fields))
+        .unwrap();
+    hub.publish_update(update(&["t"], false, "open", &fields))
+        .unwrap();
+    assert_eq!(drain(&mut insider).0.len(), 2);
+    let seen: Vec<String> = drain(&mut public).0;
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].contains("open"));
+
+    // Replay applies the same rule.
+    let before_first = (first.id.parse::<u64>().unwrap() - 1).to_string();
+    let mut replay_public = hub
+        .subscribe(vec![topic("t")], Some(&before_first))
+        .unwrap();
+    assert_eq!(drain(&mut replay_public).0.len(), 1);
+    let mut replay_insider = hub
+        .subscribe_selection(allowed, Some(&before_first))
+        .unwrap();
+    assert_eq!(drain(&mut replay_insider).0.len(), 2);
+}
+
+#[test]
+fn an_update_needs_a_topic() {
+    let hub = hub();
+    let fields = EventFields::default();
+    assert_eq!(
+        hub.publish_update(update(&[], false, "x", &fields)),
+        Err(PublishError::NoTopic)
     );
 }

@@ -37,7 +37,7 @@ impl EventSource for crate::hub::Subscription {
     }
 
     fn describe(&self) -> String {
-        let topics: Vec<&str> = self.topics().iter().map(|t| t.as_str()).collect();
+        let topics = self.topics();
         format!("topics {topics:?}")
     }
 }

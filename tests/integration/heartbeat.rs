@@ -1,29 +1,15 @@
 //! Heartbeats: idle streams get comment frames, which no SSE parser turns into events.
 
-use bytes::BytesMut;
 use http_body_util::BodyExt;
 
-use crate::support::{TestServer, PATIENCE};
+use crate::support::{read_heartbeats, TestServer, PATIENCE};
 
 #[tokio::test]
 async fn an_idle_stream_receives_heartbeat_comments() {
     let server = TestServer::start_with(|raw| raw.hub.heartbeat_interval_secs = 0.2).await;
     for mut client in [server.h2().await, server.http1().await] {
         let mut body = client.get("/events/quiet").await.into_body();
-        let mut seen = BytesMut::new();
-        let mut heartbeats = 0;
-        while heartbeats < 3 {
-            let frame = tokio::time::timeout(PATIENCE, body.frame())
-                .await
-                .expect("heartbeat in time")
-                .expect("stream open")
-                .expect("no error");
-            if let Ok(data) = frame.into_data() {
-                assert!(!data.is_empty(), "never an empty DATA frame");
-                seen.extend_from_slice(&data);
-                heartbeats = seen.windows(3).filter(|w| w == b":\n\n").count();
-            }
-        }
+        let seen = read_heartbeats(&mut body, 3).await;
         // Only comment lines: an SSE parser dispatches nothing.
         let text = String::from_utf8(seen.to_vec()).unwrap();
         assert!(

@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 
 use super::{gateway, sse_get};
 use crate::support::{
-    read_all,
+    read_all, read_heartbeats,
     upstream::{BadKind, BadUpstream, Upstream, UpstreamProto},
     SseStream, PATIENCE,
 };
@@ -120,17 +120,7 @@ async fn a_silent_body_hits_the_idle_timeout_but_an_event_stream_does_not() {
 
     // An SSE stream silent far longer than the idle timeout stays open (heartbeats flow).
     let mut sse = client.send(sse_get("/sse?idle=1")).await.into_body();
-    let mut heartbeats = 0;
-    while heartbeats < 5 {
-        let frame = tokio::time::timeout(PATIENCE, sse.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            heartbeats += data.windows(3).filter(|w| w == b":\n\n").count();
-        }
-    }
+    read_heartbeats(&mut sse, 5).await;
 }
 
 #[tokio::test]

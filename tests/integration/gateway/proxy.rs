@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{gateway, sse_get};
 use crate::support::{
-    read_all, request,
+    read_all, read_heartbeats, request,
     starlette::StarletteUpstream,
     upstream::{Upstream, UpstreamProto},
     SseStream, PATIENCE,
@@ -155,17 +155,7 @@ async fn event_streams_are_relayed_as_they_arrive_with_heartbeats_between_events
 
     // A silent upstream: the gateway's heartbeats keep the stream alive.
     let mut body = client.send(sse_get("/sse?idle=1")).await.into_body();
-    let mut heartbeats = 0;
-    while heartbeats < 3 {
-        let frame = tokio::time::timeout(PATIENCE, body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            heartbeats += data.windows(3).filter(|w| w == b":\n\n").count();
-        }
-    }
+    read_heartbeats(&mut body, 3).await;
 }
 
 #[tokio::test]

@@ -265,3 +265,21 @@ impl SseStream {
         events
     }
 }
+
+/// Reads a stream's raw body until `n` heartbeat comments (`:\n\n`) came, and returns
+/// everything read. Panics if the stream ends or stalls past the test's patience.
+pub async fn read_heartbeats(body: &mut Incoming, n: usize) -> bytes::BytesMut {
+    let mut seen = bytes::BytesMut::new();
+    while seen.windows(3).filter(|w| w == b":\n\n").count() < n {
+        let frame = tokio::time::timeout(PATIENCE, body.frame())
+            .await
+            .expect("heartbeat in time")
+            .expect("stream still open")
+            .expect("no error");
+        if let Ok(data) = frame.into_data() {
+            assert!(!data.is_empty(), "never an empty DATA frame");
+            seen.extend_from_slice(&data);
+        }
+    }
+    seen
+}

@@ -2,6 +2,8 @@
 //! documented default) and its validated form ([`Config`], with `Duration`s and parsed
 //! addresses). Bad values are reported with the name of the key, before any port is bound.
 
+mod values;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -9,6 +11,9 @@ use std::{
 };
 
 use serde::Deserialize;
+
+use values::{at_least, coalesce_window, parse_addr, positive, window};
+pub use values::{invalid, secs};
 
 use crate::{
     forwarded::TrustedProxies,
@@ -533,67 +538,6 @@ impl Default for Config {
             .validate()
             .unwrap_or_else(|e| unreachable!("default config is invalid: {e}"))
     }
-}
-
-/// An [`ConfigError::Invalid`] for `key`.
-pub fn invalid<T>(key: impl Into<String>, reason: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    })
-}
-
-fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .or_else(|_| invalid(key, format!("{value:?} is not an IP address and port")))
-}
-
-/// A positive number of seconds (at most a year) as a `Duration`.
-pub fn secs(key: &str, value: f64) -> Result<Duration, ConfigError> {
-    if !(value > 0.0 && value <= 86_400.0 * 365.0) {
-        return invalid(key, format!("{value} is not a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-fn coalesce_window(ms: f64) -> Result<Duration, ConfigError> {
-    if !(0.0..=100.0).contains(&ms) {
-        return invalid(
-            "server.write_coalesce_ms",
-            format!("{ms} is outside 0..=100 milliseconds"),
-        );
-    }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
-}
-
-fn positive<T: PartialOrd + Default + std::fmt::Display>(
-    key: &'static str,
-    value: T,
-) -> Result<T, ConfigError> {
-    if value <= T::default() {
-        return invalid(key, format!("{value} must be positive"));
-    }
-    Ok(value)
-}
-
-fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
-    key: &'static str,
-    value: T,
-    min: T,
-) -> Result<T, ConfigError> {
-    if value < min {
-        return invalid(key, format!("{value} is below the minimum of {min}"));
-    }
-    Ok(value)
-}
-
-/// HTTP/2 windows are at least the protocol's default and at most 2^31 - 1 (RFC 9113 6.9).
-fn window(key: &'static str, value: u32) -> Result<u32, ConfigError> {
-    if !(65_535..=(1 << 31) - 1).contains(&value) {
-        return invalid(key, format!("{value} is outside 65535..=2147483647"));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

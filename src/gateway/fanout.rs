@@ -235,13 +235,7 @@ pub struct SharedSubscription {
 
 impl EventSource for SharedSubscription {
     fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
-        match self.mailbox.poll_take(cx, max, out) {
-            Poll::Ready(crate::hub::mailbox::Taken::Frames) => Poll::Ready(Next::Frames),
-            Poll::Ready(crate::hub::mailbox::Taken::Closed(reason)) => {
-                Poll::Ready(Next::Closed(reason))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.mailbox.poll_take(cx, max, out)
     }
 
     fn resume(&self) -> &Resume {
@@ -389,7 +383,7 @@ async fn relay_events(
         pending.extend_from_slice(&data);
         while let Some(end) = event_end(&pending) {
             let event = pending.split_to(end).freeze();
-            let fields = EventFields::scan(&event);
+            let fields = UpstreamFields::scan(&event);
             if let Some(ms) = fields.retry_ms {
                 *retry = Duration::from_millis(ms);
             }
@@ -486,14 +480,15 @@ fn event_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// The fields of one event block that the gateway needs.
-struct EventFields {
+/// The fields of one upstream event block that the gateway needs (not
+/// [`crate::sse::EventFields`], which are the hub's own outgoing fields).
+struct UpstreamFields {
     id: Option<String>,
     retry_ms: Option<u64>,
     has_data: bool,
 }
 
-impl EventFields {
+impl UpstreamFields {
     fn scan(event: &[u8]) -> Self {
         let mut fields = Self {
             id: None,
@@ -542,14 +537,14 @@ mod tests {
 
     #[test]
     fn fields_are_read_like_the_spec_parser() {
-        let f = EventFields::scan(b"id: 7\nretry: 1500\ndata: x\n\n");
+        let f = UpstreamFields::scan(b"id: 7\nretry: 1500\ndata: x\n\n");
         assert_eq!(
             (f.id.as_deref(), f.retry_ms, f.has_data),
             (Some("7"), Some(1500), true)
         );
-        let comment = EventFields::scan(b": keep-alive\n\n");
+        let comment = UpstreamFields::scan(b": keep-alive\n\n");
         assert!(!comment.has_data && comment.id.is_none());
-        let bare = EventFields::scan(b"data\nid:x\n\n");
+        let bare = UpstreamFields::scan(b"data\nid:x\n\n");
         assert_eq!((bare.id.as_deref(), bare.has_data), (Some("x"), true));
     }
 }

@@ -10,6 +10,8 @@ use std::{
 
 use bytes::Bytes;
 
+use super::Next;
+
 /// Why the hub closed a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -21,15 +23,6 @@ pub enum CloseReason {
     /// The source of the events ended the stream (a shared upstream stream answered with
     /// an end, such as 204).
     Ended,
-}
-
-/// What [`Mailbox::poll_take`] hands to the body.
-#[derive(Debug)]
-pub enum Taken {
-    /// Frames, oldest first.
-    Frames,
-    /// The mailbox is closed and empty.
-    Closed(CloseReason),
 }
 
 /// The queue plus the waker of the body waiting on it. A plain mutex: it is held for a
@@ -98,17 +91,17 @@ impl Mailbox {
         inner.waker.take()
     }
 
-    /// Moves up to `max` queued frames into `out`, or registers the waker when there is
-    /// nothing to take.
-    pub fn poll_take(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Taken> {
+    /// Moves up to `max` queued frames into `out` ([`Next::Frames`]), says the mailbox is
+    /// closed and empty ([`Next::Closed`]), or registers the waker when there is nothing.
+    pub fn poll_take(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
         let mut inner = self.lock();
         if !inner.queue.is_empty() {
             let n = inner.queue.len().min(max);
             out.extend(inner.queue.drain(..n));
-            return Poll::Ready(Taken::Frames);
+            return Poll::Ready(Next::Frames);
         }
         if let Some(reason) = inner.closed {
-            return Poll::Ready(Taken::Closed(reason));
+            return Poll::Ready(Next::Closed(reason));
         }
         match &inner.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -150,12 +143,12 @@ mod tests {
         let mut out = Vec::new();
         assert!(matches!(
             mailbox.poll_take(&mut cx, 10, &mut out),
-            Poll::Ready(Taken::Frames)
+            Poll::Ready(Next::Frames)
         ));
         assert_eq!(out, vec![Bytes::from(vec![0]), Bytes::from(vec![1])]);
         assert!(matches!(
             mailbox.poll_take(&mut cx, 10, &mut out),
-            Poll::Ready(Taken::Closed(CloseReason::Overflow))
+            Poll::Ready(Next::Closed(CloseReason::Overflow))
         ));
     }
 

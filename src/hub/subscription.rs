@@ -8,11 +8,7 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{
-    mailbox::{CloseReason, Taken},
-    selection::Subscriber,
-    Hub, Next, Resume,
-};
+use super::{mailbox::CloseReason, selection::Subscriber, Hub, Next, Resume};
 
 /// A subscriber's registration. Dropping it unsubscribes.
 #[derive(Debug)]
@@ -55,16 +51,11 @@ impl Subscription {
                 return Poll::Ready(next);
             }
         }
-        match self.subscriber.mailbox.poll_take(cx, max, out) {
-            Poll::Ready(Taken::Frames) => Poll::Ready(Next::Frames),
-            Poll::Ready(Taken::Closed(reason)) => {
-                if reason == CloseReason::Overflow {
-                    self.hub.stats.overflows.fetch_add(1, Ordering::Relaxed);
-                }
-                Poll::Ready(Next::Closed(reason))
-            }
-            Poll::Pending => Poll::Pending,
+        let polled = self.subscriber.mailbox.poll_take(cx, max, out);
+        if let Poll::Ready(Next::Closed(CloseReason::Overflow)) = polled {
+            self.hub.stats.overflows.fetch_add(1, Ordering::Relaxed);
         }
+        polled
     }
 
     /// Reads the next replay batch under the hub lock. `None` once the replay is done.

@@ -82,10 +82,14 @@ impl<S: EventSource> SseBody<S> {
         limits: StreamLimits,
         last_event_id: Option<&str>,
     ) -> Self {
-        let mut prelude = BytesMut::from(OPEN_COMMENT);
-        if *subscription.resume() == Resume::Gap {
+        // Static unless there is a gap to report: no allocation per subscription.
+        let prelude = if *subscription.resume() == Resume::Gap {
+            let mut prelude = BytesMut::from(OPEN_COMMENT);
             prelude.extend_from_slice(&gap_notice(last_event_id));
-        }
+            prelude.freeze()
+        } else {
+            Bytes::from_static(OPEN_COMMENT)
+        };
         let now = Instant::now();
         let tick_every = (heartbeat_interval / 2).max(Duration::from_millis(1));
         let next_tick = now + tick_every.mul_f64(fastrand::f64());
@@ -93,7 +97,7 @@ impl<S: EventSource> SseBody<S> {
         let first_wake = deadline.map_or(next_tick, |d| d.min(next_tick));
         Self {
             subscription,
-            prelude: Some(prelude.freeze()),
+            prelude: Some(prelude),
             tick_every,
             next_tick,
             deadline,

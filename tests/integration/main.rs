@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod browser;
 mod cli;
 mod deploy;
 mod gateway;

@@ -2,6 +2,7 @@
 //! and real TLS clients (HTTP/2 and HTTP/1.1, chosen by ALPN) that read streams with an
 //! independent SSE parser (`eventsource-stream`).
 
+pub mod browser;
 pub mod starlette;
 pub mod upstream;
 

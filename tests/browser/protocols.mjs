@@ -1,0 +1,22 @@
+// Which HTTP version each response arrived over, as Chromium itself reports it (DevTools
+// protocol, `Network.responseReceived`: "h2", "http/1.1", "h3"). Resource Timing's
+// `nextHopProtocol` says the same, but only once a response has ended, and an event stream
+// does not end: this sees it when the headers arrive.
+
+/// Starts recording the page's responses; call before the requests it should see.
+export async function recordProtocols(page) {
+    const cdp = await page.context().newCDPSession(page);
+    const seen = [];
+    cdp.on('Network.responseReceived', ({ type, response }) => {
+        seen.push({ type, url: response.url, status: response.status, protocol: response.protocol });
+    });
+    await cdp.send('Network.enable');
+    return {
+        /// Every response so far: `{type, url, status, protocol}`, `type` as DevTools names
+        /// it ("EventSource", "Fetch", "Document"...).
+        responses: () => [...seen],
+        /// The protocol of the first response for `url` (absolute) of `type`, or null.
+        protocolOf: (url, type) =>
+            seen.find((r) => r.url === url && r.type === type)?.protocol ?? null,
+    };
+}

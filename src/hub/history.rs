@@ -38,7 +38,9 @@ pub struct History {
     bytes: usize,
     max_events: usize,
     max_bytes: usize,
-    custom_ids: HashMap<Box<str>, u64>,
+    /// Sequence numbers of the retained events carrying each publisher-chosen id, oldest
+    /// first: an id may be reused (Mercure allows it), and it then names its earliest event.
+    custom_ids: HashMap<Box<str>, VecDeque<u64>>,
 }
 
 impl History {
@@ -72,7 +74,10 @@ impl History {
         }
         self.bytes += event.frame.len();
         if let Some(id) = &event.custom_id {
-            self.custom_ids.insert(id.clone(), event.seq);
+            self.custom_ids
+                .entry(id.clone())
+                .or_default()
+                .push_back(event.seq);
         }
         self.events.push_back(event);
         while self.events.len() > self.max_events || self.bytes > self.max_bytes {
@@ -84,7 +89,7 @@ impl History {
     /// to be published gets `next_seq`.
     pub fn resume_from(&self, last_id: &str, next_seq: u64) -> ResumeFrom {
         let oldest = self.events.front().map_or(next_seq, |e| e.seq);
-        let seq = match self.custom_ids.get(last_id) {
+        let seq = match self.custom_ids.get(last_id).and_then(|seqs| seqs.front()) {
             Some(&seq) => Some(seq),
             None if is_generated_id(last_id) => last_id.parse::<u64>().ok(),
             None => None,
@@ -126,7 +131,12 @@ impl History {
         if let Some(old) = self.events.pop_front() {
             self.bytes -= old.frame.len();
             if let Some(id) = old.custom_id {
-                self.custom_ids.remove(&id);
+                if let Some(seqs) = self.custom_ids.get_mut(&id) {
+                    seqs.pop_front();
+                    if seqs.is_empty() {
+                        self.custom_ids.remove(&id);
+                    }
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ use crate::sse::event::{check_field, encode_body, prepend_id, EventFields, Field
 use history::{is_generated_id, History, ResumeFrom, StoredEvent};
 use mailbox::{CloseReason, Mailbox};
 use selection::Subscriber;
-pub use selection::{Filter, Selection};
+pub use selection::{Filter, Selection, UpdateView};
 use subscription::Replay;
 pub use subscription::Subscription;
 pub use topic::{TopicError, TopicName};
@@ -73,6 +73,8 @@ struct State {
     topics: HashMap<Arc<str>, Vec<Arc<Subscriber>>>,
     /// Subscribers offered every update (pattern matchers).
     scanning: Vec<Arc<Subscriber>>,
+    /// The id of the last event published, retained or not.
+    last_id: Option<Arc<str>>,
     closed: bool,
 }
 
@@ -147,6 +149,10 @@ pub struct Update<'a> {
     pub private: bool,
     /// The publisher's id, if it chose one.
     pub id: Option<String>,
+    /// Refuse an `id` that a retained event already carries ([`PublishError::DuplicateId`]).
+    /// When false, the id is reused and a `Last-Event-ID` naming it resumes after the
+    /// earliest retained event carrying it (the Mercure draft's rule).
+    pub unique_id: bool,
     /// Event type and retry.
     pub fields: &'a EventFields,
     /// The data.
@@ -208,6 +214,7 @@ impl Hub {
                 history: History::new(config.history_max_events, config.history_max_bytes),
                 topics: HashMap::new(),
                 scanning: Vec::new(),
+                last_id: None,
                 closed: false,
             }),
             config,
@@ -233,6 +240,7 @@ impl Hub {
             topics: vec![topic.shared().clone()],
             private: false,
             id,
+            unique_id: true,
             fields,
             data,
         })
@@ -245,6 +253,7 @@ impl Hub {
             topics,
             private,
             id,
+            unique_id,
             fields,
             data,
         } = update;
@@ -267,7 +276,7 @@ impl Hub {
             if state.closed {
                 return Err(PublishError::Closed);
             }
-            if let Some(id) = &id {
+            if let Some(id) = id.as_ref().filter(|_| unique_id) {
                 if state.history.has_custom_id(id) {
                     return Err(PublishError::DuplicateId(id.clone()));
                 }
@@ -277,6 +286,7 @@ impl Hub {
             let id = id.unwrap_or_else(|| seq.to_string());
             let frame = prepend_id(&id, &body);
             let mut receivers = 0;
+            let view = UpdateView::new(&topics, private);
             let mut deliver = |subscriber: &Subscriber| {
                 let (taken, waker) = subscriber.mailbox.push_event(seq, &frame);
                 receivers += usize::from(taken);
@@ -284,16 +294,18 @@ impl Hub {
             };
             for topic in &topics {
                 for subscriber in state.topics.get(topic).into_iter().flatten() {
-                    if subscriber.selection.accepts(&topics, private) {
+                    if subscriber.selection.accepts(&view) {
                         deliver(subscriber);
                     }
                 }
             }
             for subscriber in &state.scanning {
-                if subscriber.selection.wants(&topics, private) {
+                if subscriber.selection.wants(&view) {
                     deliver(subscriber);
                 }
             }
+            drop(view);
+            state.last_id = Some(Arc::from(id.as_str()));
             state.history.push(StoredEvent {
                 seq,
                 custom_id: (!is_generated_id(&id)).then(|| id.clone().into_boxed_str()),
@@ -394,6 +406,12 @@ impl Hub {
         for waker in wakers {
             waker.wake();
         }
+    }
+
+    /// The id of the last event published since start, retained in the history or not:
+    /// the cursor a client passes back as `Last-Event-ID` to miss nothing from now on.
+    pub fn last_event_id(&self) -> Option<Arc<str>> {
+        self.lock().last_id.clone()
     }
 
     /// The hub's counters.

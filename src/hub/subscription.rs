@@ -8,7 +8,11 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{mailbox::CloseReason, selection::Subscriber, Hub, Next, Resume};
+use super::{
+    mailbox::CloseReason,
+    selection::{Subscriber, UpdateView},
+    Hub, Next, Resume,
+};
 
 /// A subscriber's registration. Dropping it unsubscribes.
 #[derive(Debug)]
@@ -75,11 +79,8 @@ impl Subscription {
                 break;
             };
             replay.next += 1;
-            if self
-                .subscriber
-                .selection
-                .wants(&event.topics, event.private)
-            {
+            let view = UpdateView::new(&event.topics, event.private);
+            if self.subscriber.selection.wants(&view) {
                 out.push(event.frame.clone());
             }
         }

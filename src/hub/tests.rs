@@ -210,8 +210,9 @@ struct Prefix {
 }
 
 impl Filter for Prefix {
-    fn accepts(&self, topics: &[Arc<str>], private: bool) -> bool {
-        (!private || self.private) && topics.iter().any(|t| t.starts_with(self.prefix))
+    fn accepts(&self, update: &UpdateView<'_>) -> bool {
+        (!update.private() || self.private)
+            && update.topics().iter().any(|t| t.starts_with(self.prefix))
     }
 }
 
@@ -225,6 +226,7 @@ fn update<'a>(
         topics: topics.iter().map(|t| Arc::from(*t)).collect(),
         private,
         id: None,
+        unique_id: true,
         fields,
         data,
     }

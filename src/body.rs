@@ -17,6 +17,7 @@ use crate::{
         fanout::SharedSubscription,
         relay::{BoxError, SseRelayBody, TimedBody},
     },
+    mercure::MercureStream,
     sse::SseBody,
 };
 
@@ -33,6 +34,8 @@ pub enum ResponseBody {
     SseRelay(Box<SseRelayBody>),
     /// A shared upstream event stream (gateway fan-out).
     Shared(Box<SseBody<SharedSubscription>>),
+    /// A Mercure subscription.
+    Mercure(Box<SseBody<MercureStream>>),
 }
 
 impl ResponseBody {
@@ -65,6 +68,7 @@ impl Body for ResponseBody {
             Self::Relay(body) => Pin::new(body.as_mut()).poll_frame(cx),
             Self::SseRelay(body) => Pin::new(body.as_mut()).poll_frame(cx),
             Self::Shared(sse) => Pin::new(sse.as_mut()).poll_frame(cx).map_err(never),
+            Self::Mercure(sse) => Pin::new(sse.as_mut()).poll_frame(cx).map_err(never),
         }
     }
 
@@ -75,6 +79,7 @@ impl Body for ResponseBody {
             Self::Relay(body) => body.is_end_stream(),
             Self::SseRelay(body) => body.is_end_stream(),
             Self::Shared(sse) => sse.is_end_stream(),
+            Self::Mercure(sse) => sse.is_end_stream(),
         }
     }
 
@@ -85,6 +90,7 @@ impl Body for ResponseBody {
             Self::Relay(body) => body.size_hint(),
             Self::SseRelay(body) => body.size_hint(),
             Self::Shared(sse) => sse.size_hint(),
+            Self::Mercure(sse) => sse.size_hint(),
         }
     }
 }

@@ -13,7 +13,9 @@
 //! - [`routes`], [`body`]: the HTTP API and routing, and the response body type.
 //! - [`gateway`]: upstream routes, the streaming proxy, SSE relay and fan-out.
 //! - [`hub`]: topics, history and `Last-Event-ID` resumption, subscriber mailboxes.
-//! - [`mercure`]: the Mercure protocol: topic matchers, access tokens and authorization.
+//! - [`mercure`]: the Mercure protocol hub: subscription, publication, access tokens,
+//!   active subscriptions.
+//! - [`publish_auth`]: who may publish on the native API.
 //! - [`sse`]: event encoding and the streaming response body (heartbeats, limits).
 //! - [`demo`]: the page at `/`.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
@@ -32,6 +34,7 @@ pub mod hub;
 pub mod io;
 pub mod mercure;
 pub mod proxy_protocol;
+pub mod publish_auth;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

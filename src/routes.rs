@@ -10,6 +10,11 @@
 //! | `/events/{topic}` | GET | subscribe to one topic |
 //! | `/events/{topic}` | POST | publish the body to the topic |
 //! | `/events?topic=a&topic=b` | GET | subscribe to several topics on one stream |
+//! | `/.well-known/mercure` (the Mercure hub URL's path) | GET, QUERY, POST, OPTIONS | Mercure subscription and publication |
+//! | `/.well-known/mercure/subscriptions[/...]` | GET | Mercure subscription API |
+//! | `/.well-known/oauth-protected-resource/.well-known/mercure` | GET | the hub's OAuth metadata |
+//!
+//! The Mercure hub's paths come first, before gateway routes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,6 +27,8 @@ use crate::{
     body::ResponseBody,
     gateway::Gateway,
     hub::{Hub, PublishError, Resume, SubscribeError, TopicName},
+    mercure::Mercure,
+    publish_auth::PublishGuard,
     sse::{EventFields, SseBody, StreamLimits},
 };
 
@@ -50,6 +57,8 @@ pub struct App {
     hub: Arc<Hub>,
     config: Arc<AppConfig>,
     gateway: Option<Arc<Gateway>>,
+    mercure: Option<Arc<Mercure>>,
+    publish_guard: Arc<PublishGuard>,
 }
 
 impl App {
@@ -59,7 +68,21 @@ impl App {
             hub,
             config: Arc::new(config),
             gateway: gateway.filter(|g| !g.is_empty()),
+            mercure: None,
+            publish_guard: Arc::new(PublishGuard::open()),
         }
+    }
+
+    /// Serves the Mercure hub too.
+    pub fn with_mercure(mut self, mercure: Option<Arc<Mercure>>) -> Self {
+        self.mercure = mercure;
+        self
+    }
+
+    /// Checks native publications with `guard`.
+    pub fn with_publish_guard(mut self, guard: PublishGuard) -> Self {
+        self.publish_guard = Arc::new(guard);
+        self
     }
 
     /// The hub.
@@ -79,6 +102,9 @@ impl App {
                 Method::GET | Method::HEAD => self.health(),
                 _ => method_not_allowed("GET, HEAD"),
             };
+        }
+        if let Some(mercure) = self.mercure.as_ref().filter(|m| m.serves(path)) {
+            return mercure.handle(req).await;
         }
         if let Some(hub_path) = self.config.hub_path.as_deref() {
             if path == hub_path {
@@ -217,6 +243,9 @@ impl App {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Err(response) = self.publish_guard.check(req.headers(), topic.as_str()) {
+            return response;
+        }
         let mut event_type = None;
         let mut id = None;
         let mut retry_ms = None;
@@ -235,7 +264,10 @@ impl App {
             Ok(fields) => fields,
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
-        let data = match self.read_body(req).await {
+        let (parts, body) = req.into_parts();
+        let limit = self.config.max_body_bytes;
+        let timeout = self.config.body_read_timeout;
+        let data = match read_text_body(body, &parts.headers, limit, timeout).await {
             Ok(data) => data,
             Err(response) => return response,
         };
@@ -249,55 +281,59 @@ impl App {
             Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
         }
     }
+}
 
-    /// Reads a publish body: bounded in size and time, UTF-8.
-    async fn read_body<B>(&self, req: Request<B>) -> Result<String, Response<ResponseBody>>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let limit = self.config.max_body_bytes;
-        let too_large = || {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body is larger than the limit of {limit} bytes"),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(too_large());
-        }
-        let collect = Limited::new(req.into_body(), limit).collect();
-        let bytes = match tokio::time::timeout(self.config.body_read_timeout, collect).await {
-            Err(_) => {
-                return Err(error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body was not received in time",
-                ))
-            }
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-            Ok(Err(e)) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read body: {e}"),
-                ))
-            }
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "body is not valid UTF-8 (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })
+/// Reads a request body as UTF-8 text, bounded in size (413) and time (408); every failure
+/// is the response to send.
+pub(crate) async fn read_text_body<B>(
+    body: B,
+    headers: &http::HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<String, Response<ResponseBody>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
     }
+    let collect = Limited::new(body, limit).collect();
+    let bytes = match tokio::time::timeout(timeout, collect).await {
+        Err(_) => {
+            return Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body was not received in time",
+            ))
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+        Ok(Err(e)) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read body: {e}"),
+            ))
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "body is not valid UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// The client's address as the connection knows it (PROXY protocol, trusted proxies).
@@ -336,7 +372,7 @@ fn bad_param(name: &str, expected: &str) -> Response<ResponseBody> {
     )
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method not allowed; allowed: {allow}"),

@@ -27,6 +27,8 @@ use crate::{
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
     hub::Hub,
+    mercure::Mercure,
+    publish_auth::PublishGuard,
     routes::{App, AppConfig},
     shutdown::Drain,
     tls,
@@ -50,6 +52,9 @@ pub enum ServerError {
     /// A gateway route's upstream client cannot be built.
     #[error(transparent)]
     Gateway(#[from] ClientBuildError),
+    /// A Mercure key source cannot be set up.
+    #[error("mercure: {0}")]
+    Mercure(#[from] crate::mercure::auth::KeyError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -67,6 +72,7 @@ pub struct Server {
     plaintext_listener: Option<TcpListener>,
     acceptor: TlsAcceptor,
     hub: Arc<Hub>,
+    mercure: Option<Arc<Mercure>>,
     config: Config,
 }
 
@@ -111,12 +117,28 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let hub = Hub::new(config.hub.clone());
+        let mercure = match &config.mercure {
+            Some(mercure_config) => {
+                let tls_port = tls_listener.local_addr().map_or(0, |a| a.port());
+                let shared = crate::mercure::Shared {
+                    heartbeat_interval: config.heartbeat_interval,
+                    max_body_bytes: config.server.max_body_bytes,
+                    body_read_timeout: config.server.body_read_timeout,
+                    publish_requires_auth: config.publish_requires_auth(),
+                };
+                let mercure = Mercure::new(mercure_config.clone(), hub.clone(), tls_port, shared)?;
+                Some(Arc::new(mercure))
+            }
+            None => None,
+        };
         Ok(Self {
             gateway,
             tls_listener,
             plaintext_listener,
             acceptor: TlsAcceptor::from(tls_config),
-            hub: Hub::new(config.hub.clone()),
+            hub,
+            mercure,
             config,
         })
     }
@@ -151,8 +173,19 @@ impl Server {
             plaintext_listener,
             acceptor,
             hub,
+            mercure,
             config,
         } = self;
+        let publish_guard = PublishGuard::new(
+            config.publish_requires_auth(),
+            config.publish_auth.static_tokens.clone(),
+            mercure.clone(),
+        );
+        log_publish_policy(&config, mercure.as_deref());
+        let key_refresh = mercure
+            .as_ref()
+            .map(|m| m.spawn_key_refresh())
+            .unwrap_or_default();
         let app = App::new(
             hub.clone(),
             AppConfig {
@@ -163,7 +196,9 @@ impl Server {
                 demo: config.demo,
             },
             Some(gateway),
-        );
+        )
+        .with_mercure(mercure)
+        .with_publish_guard(publish_guard);
         let drain = Drain::new();
         let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
@@ -221,6 +256,9 @@ impl Server {
         drop(tls_listener);
         drop(plaintext_listener);
         summary.abort();
+        for task in key_refresh {
+            task.abort();
+        }
 
         tracing::info!("shutting down: draining connections");
         // GOAWAY (and HTTP/1.1 close) first, then the streams end: clients reconnect to
@@ -240,6 +278,48 @@ impl Server {
             overflows = stats.overflows,
             "server stopped"
         );
+    }
+}
+
+/// Says at startup who may publish, and why: an operator must be able to tell from the log
+/// whether a hub reachable from the network accepts anonymous publications.
+fn log_publish_policy(config: &Config, mercure: Option<&Mercure>) {
+    use crate::config::PublishAuthMode;
+    let required = config.publish_requires_auth();
+    let reason = match config.publish_auth.mode {
+        PublishAuthMode::Required => "hub.publish_auth = \"required\"",
+        PublishAuthMode::Open => "hub.publish_auth = \"open\"",
+        PublishAuthMode::Auto if required => {
+            "a listener is not loopback (hub.publish_auth = \"auto\")"
+        }
+        PublishAuthMode::Auto => "every listener is loopback (hub.publish_auth = \"auto\")",
+    };
+    let static_tokens = config.publish_auth.static_tokens.len();
+    let token_keys = config.mercure.as_ref().is_some_and(|m| m.has_keys());
+    if required {
+        tracing::info!(
+            static_tokens,
+            access_token_keys = token_keys,
+            "publishing requires authorization: {reason}"
+        );
+        if static_tokens == 0 && !token_keys {
+            tracing::warn!("publishing requires authorization but no static token and no Mercure key is configured: nobody can publish");
+        }
+    } else if config.publish_auth.mode == PublishAuthMode::Open
+        && (!config.server.listen.ip().is_loopback()
+            || config
+                .server
+                .plaintext_listen
+                .is_some_and(|a| !a.ip().is_loopback()))
+    {
+        tracing::warn!(
+            "publishing is open to anyone who can reach a non-loopback listener: {reason}"
+        );
+    } else {
+        tracing::info!("publishing is open (no authorization): {reason}");
+    }
+    if let Some(mercure) = mercure {
+        tracing::info!(hub_url = %mercure.hub_url(), "mercure hub enabled");
     }
 }
 

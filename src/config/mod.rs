@@ -2,6 +2,7 @@
 //! documented default) and its validated form ([`Config`], with `Duration`s and parsed
 //! addresses). Bad values are reported with the name of the key, before any port is bound.
 
+mod publish_auth;
 mod values;
 
 use std::{
@@ -12,6 +13,8 @@ use std::{
 
 use serde::Deserialize;
 
+use publish_auth::publish_auth;
+pub use publish_auth::{PublishAuthConfig, PublishAuthMode};
 use values::{at_least, coalesce_window, parse_addr, positive, window};
 pub use values::{invalid, secs};
 
@@ -19,6 +22,7 @@ use crate::{
     forwarded::TrustedProxies,
     gateway::route::{RawRoute, RouteConfig},
     hub::HubConfig,
+    mercure::{MercureConfig, RawMercure},
 };
 
 /// Default TLS listen address: loopback only, so a first run exposes nothing.
@@ -71,6 +75,8 @@ pub struct RawConfig {
     pub log: RawLog,
     /// `[demo]`: the demo page.
     pub demo: RawDemo,
+    /// `[mercure]`: the Mercure protocol hub.
+    pub mercure: RawMercure,
     /// `[[route]]`: upstream routes of the gateway.
     #[serde(rename = "route")]
     pub routes: Vec<RawRoute>,
@@ -191,6 +197,16 @@ pub struct RawHub {
     pub subscriber_queue: usize,
     /// Topics one stream may subscribe to. Default 64.
     pub max_topics_per_subscription: usize,
+    /// Who may publish, on the native API and the Mercure hub alike: `required` (a static
+    /// token from `publish_tokens` or an access token granting `publish`), `open` (anyone
+    /// who can reach the listener), or `auto` (default): `required` as soon as a listener
+    /// is bound to an address that is not loopback.
+    pub publish_auth: String,
+    /// Static bearer tokens accepted for publishing on the native API. Prefer
+    /// `publish_tokens_file` for secrets.
+    pub publish_tokens: Vec<String>,
+    /// A file with one static publish token per line (blank lines and `#` comments skipped).
+    pub publish_tokens_file: Option<PathBuf>,
 }
 
 /// `[log]`.
@@ -263,6 +279,9 @@ impl Default for RawHub {
             history_max_bytes: hub.history_max_bytes,
             subscriber_queue: hub.subscriber_queue,
             max_topics_per_subscription: hub.max_topics_per_subscription,
+            publish_auth: "auto".into(),
+            publish_tokens: Vec::new(),
+            publish_tokens_file: None,
         }
     }
 }
@@ -297,6 +316,10 @@ pub struct Config {
     pub demo: bool,
     /// Gateway routes, in the order they are tried.
     pub routes: Vec<RouteConfig>,
+    /// Who may publish.
+    pub publish_auth: PublishAuthConfig,
+    /// The Mercure hub; `None` when disabled.
+    pub mercure: Option<MercureConfig>,
 }
 
 /// Validated `[server]`.
@@ -493,6 +516,7 @@ impl RawConfig {
             "json" => LogFormat::Json,
             other => return invalid("log.format", format!("{other:?}: expected text or json")),
         };
+        let publish_auth = publish_auth(b.publish_auth, b.publish_tokens, b.publish_tokens_file)?;
         let hub_path = if b.enabled {
             let path = b.path.trim_end_matches('/');
             if !b.path.starts_with('/') || path.is_empty() {
@@ -521,6 +545,8 @@ impl RawConfig {
             hub_path,
             demo: self.demo.enabled,
             routes,
+            publish_auth,
+            mercure: self.mercure.validate()?,
             heartbeat_interval,
             log: LogConfig {
                 format,

@@ -39,7 +39,8 @@ pub use template::CompiledTemplate;
 pub use url_pattern::{CompiledPattern, PreparedTopic, REGEX_SIZE_LIMIT};
 pub use value::forbidden_char;
 
-use value::{checked_value, form_pairs};
+use value::checked_value;
+pub(crate) use value::form_pairs;
 
 /// The reserved wildcard value: it matches every topic, whatever the matcher type.
 pub const WILDCARD: &str = "*";
@@ -162,6 +163,16 @@ impl Matcher {
         match self {
             Matcher::UrlPattern(pattern) => pattern.matches_prepared(topic),
             other => other.matches(topic.as_str()),
+        }
+    }
+
+    /// [`Matcher::matches`] given the topic already resolved against the hub's URL (the base
+    /// every pattern of the hub is compiled with); `url` is `None` for a topic that is not a
+    /// URL reference. Dispatch resolves each update's topics once for all subscribers.
+    pub fn matches_resolved(&self, topic: &str, url: Option<&Url>) -> bool {
+        match self {
+            Matcher::UrlPattern(pattern) => url.is_some_and(|url| pattern.matches_url(url)),
+            other => other.matches(topic),
         }
     }
 

@@ -43,7 +43,7 @@ pub(super) fn checked_value(
 /// Splits `application/x-www-form-urlencoded` text into percent-decoded name/value byte
 /// strings, as the WHATWG URL standard's parser does but without its lossy UTF-8 decoding,
 /// so that invalid UTF-8 can be refused rather than silently replaced.
-pub(super) fn form_pairs(input: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+pub(crate) fn form_pairs(input: &str) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
     input
         .split('&')
         .filter(|sequence| !sequence.is_empty())

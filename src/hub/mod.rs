@@ -265,7 +265,9 @@ impl Hub {
             if id.is_empty() {
                 return Err(PublishError::EmptyId);
             }
-            if is_generated_id(id) {
+            // The native API keeps digit-only ids for the hub's own, so that an id names one
+            // event; Mercure publishers may choose any id (the history looks theirs up first).
+            if unique_id && is_generated_id(id) {
                 return Err(PublishError::ReservedId);
             }
         }
@@ -283,6 +285,7 @@ impl Hub {
             }
             let seq = state.next_seq;
             state.next_seq += 1;
+            let chosen = id.is_some();
             let id = id.unwrap_or_else(|| seq.to_string());
             let frame = prepend_id(&id, &body);
             let mut receivers = 0;
@@ -308,7 +311,7 @@ impl Hub {
             state.last_id = Some(Arc::from(id.as_str()));
             state.history.push(StoredEvent {
                 seq,
-                custom_id: (!is_generated_id(&id)).then(|| id.clone().into_boxed_str()),
+                custom_id: chosen.then(|| id.clone().into_boxed_str()),
                 topics: topics.into_boxed_slice(),
                 private,
                 frame,

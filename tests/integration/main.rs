@@ -12,6 +12,7 @@ mod cli;
 mod deploy;
 mod gateway;
 mod heartbeat;
+mod mercure;
 mod protocol;
 mod replay;
 mod shutdown;

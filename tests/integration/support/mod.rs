@@ -3,6 +3,7 @@
 //! independent SSE parser (`eventsource-stream`).
 
 pub mod browser;
+pub mod mercure;
 pub mod starlette;
 pub mod upstream;
 

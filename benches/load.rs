@@ -90,6 +90,18 @@ struct Args {
     /// Publish request method.
     #[arg(long, default_value = "POST")]
     pub_method: String,
+    /// Publish as a Mercure form (`topic=...&data=PAYLOAD`, application/x-www-form-urlencoded)
+    /// with this topic; `{topic}` is replaced by the topic name. Without it the body is the
+    /// payload as text/plain.
+    #[arg(long, value_name = "TOPIC")]
+    pub_form: Option<String>,
+    /// Extra header on publish requests, `name: value` (e.g. an Authorization bearer);
+    /// repeatable.
+    #[arg(long = "pub-header", value_name = "HEADER")]
+    pub_headers: Vec<String>,
+    /// Send `Authorization: Bearer <token>` with each publish, the token read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub_bearer_file: Option<PathBuf>,
     /// Subscriber streams.
     #[arg(long, default_value_t = 10_000)]
     streams: usize,
@@ -219,10 +231,15 @@ impl Args {
             ("--sub-path", &self.sub_path),
             ("--pub-path", &self.pub_path),
         ] {
+            // With --pub-form the topic travels in the form, not the path.
+            let needs_topic = name == "--sub-path" || self.pub_form.is_none();
             ensure!(
-                path.starts_with('/') && path.contains("{topic}"),
+                path.starts_with('/') && (path.contains("{topic}") || !needs_topic),
                 "{name} must start with / and contain {{topic}}"
             );
+        }
+        if let Some(form) = &self.pub_form {
+            ensure!(form.contains("{topic}"), "--pub-form must contain {{topic}}");
         }
         // Unreserved URI characters only: the name goes into paths and query strings as is.
         ensure!(

@@ -1,6 +1,8 @@
 //! The command line: `serve`, `cert`, `publish`, `subscribe`. Parsing is clap's; each
 //! command returns a typed error that the binary turns into a message and an exit code.
 
+mod token;
+
 use std::{io::Read, path::PathBuf, process::ExitCode};
 
 use bytes::Bytes;
@@ -33,6 +35,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Print the events of a stream, reconnecting with Last-Event-ID.
     Subscribe(SubscribeArgs),
+    /// Mint a Mercure access token signed with an HMAC secret.
+    Token(token::TokenArgs),
 }
 
 /// `ssegate serve`: a config file, and a flag for every setting (flags win over the file).
@@ -80,6 +84,19 @@ pub struct ServeArgs {
     /// server.trusted_proxies: comma-separated IPs/CIDRs whose X-Forwarded-For is trusted.
     #[arg(long, value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// hub.publish_auth: auto (a token is needed when a listener is not loopback),
+    /// required or open.
+    #[arg(long)]
+    pub publish_auth: Option<String>,
+    /// mercure.enabled = false: no Mercure hub.
+    #[arg(long)]
+    pub no_mercure: bool,
+    /// mercure.hub_url: the Mercure hub's URL (its path is where it is served).
+    #[arg(long)]
+    pub mercure_hub_url: Option<String>,
+    /// mercure.legacy: accept pre-1.0 Mercure clients too.
+    #[arg(long)]
+    pub mercure_legacy: bool,
     /// hub.enabled = false: serve no built-in hub (gateway only).
     #[arg(long)]
     pub no_hub: bool,
@@ -227,6 +244,9 @@ pub enum CliError {
     /// A client command failed.
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    /// A command line that cannot be carried out as given.
+    #[error("{0}")]
+    Usage(String),
     /// Reading standard input or building the runtime failed.
     #[error("{context}")]
     Io {
@@ -241,7 +261,7 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) => ExitCode::from(64),
+            Self::Config(_) | Self::Usage(_) => ExitCode::from(64),
             _ => ExitCode::FAILURE,
         }
     }
@@ -299,6 +319,13 @@ impl ServeArgs {
         set(&mut h.max_send_buf_size, &self.h2_max_send_buf_size);
         let b = &mut raw.hub;
         b.enabled &= !self.no_hub;
+        set(&mut b.publish_auth, &self.publish_auth);
+        raw.mercure.enabled &= !self.no_mercure;
+        if self.mercure_hub_url.is_some() {
+            raw.mercure.hub_url = self.mercure_hub_url.clone();
+        }
+        raw.mercure.legacy |= self.mercure_legacy;
+        let b = &mut raw.hub;
         set(&mut b.path, &self.hub_path);
         raw.demo.enabled &= !self.no_demo;
         for route in &self.routes {
@@ -330,6 +357,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Cert(args)) => cert(&args),
         Some(Command::Publish(args)) => runtime()?.block_on(publish(args)),
         Some(Command::Subscribe(args)) => runtime()?.block_on(subscribe(args)),
+        Some(Command::Token(args)) => token::token(&args),
     }
 }
 

@@ -34,6 +34,10 @@ pub struct PublishPlan {
     pub rate: f64,
     /// Bytes of padding after the payload.
     pub pad: usize,
+    /// Mercure form publication: the `topic` field per topic (the payload goes in `data`).
+    pub form_topics: Option<Vec<String>>,
+    /// Extra request headers.
+    pub headers: http::HeaderMap,
 }
 
 /// What the publisher saw, beyond the counters in [`Shared`].
@@ -193,9 +197,21 @@ fn send(
     *request.method_mut() = plan.method.clone();
     *request.uri_mut() = plan.uris[topic].clone();
     let headers = request.headers_mut();
+    headers.clone_from(&plan.headers);
+    let (body, content_type) = match &plan.form_topics {
+        Some(topics) => {
+            let data = String::from_utf8_lossy(&body);
+            let form = form_urlencoded::Serializer::new(String::new())
+                .append_pair("topic", &topics[topic])
+                .append_pair("data", &data)
+                .finish();
+            (form.into_bytes(), "application/x-www-form-urlencoded")
+        }
+        None => (body, "text/plain"),
+    };
     headers.insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
+        header::HeaderValue::from_static(content_type),
     );
     headers.insert(
         header::CONTENT_LENGTH,

@@ -106,6 +106,12 @@ pub async fn run(args: &Args) -> Result<Report> {
                 method: http::Method::from_bytes(args.pub_method.as_bytes())?,
                 rate: args.rate,
                 pad: args.pad,
+                form_topics: args.pub_form.as_ref().map(|template| {
+                    (0..args.topics)
+                        .map(|k| template.replace("{topic}", &format!("{}{k}", args.topic_prefix)))
+                        .collect()
+                }),
+                headers: publish_headers(&args.pub_headers, args.pub_bearer_file.as_deref())?,
             },
             stop_publisher_rx,
         ))),
@@ -381,4 +387,30 @@ impl Losses {
         }
         losses
     }
+}
+
+/// `--pub-header name: value` arguments as a header map.
+fn publish_headers(
+    args: &[String],
+    bearer_file: Option<&std::path::Path>,
+) -> anyhow::Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    if let Some(path) = bearer_file {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --pub-bearer-file {}", path.display()))?;
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))?,
+        );
+    }
+    for arg in args {
+        let (name, value) = arg
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--pub-header {arg:?}: expected `name: value`"))?;
+        headers.append(
+            http::HeaderName::from_bytes(name.trim().as_bytes())?,
+            http::HeaderValue::from_str(value.trim())?,
+        );
+    }
+    Ok(headers)
 }

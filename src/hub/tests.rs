@@ -330,3 +330,66 @@ fn an_update_needs_a_topic() {
         Err(PublishError::NoTopic)
     );
 }
+
+fn publish_reused(hub: &Hub, t: &str, id: &str, data: &str) {
+    let fields = EventFields::default();
+    let mut update = update(&[t], false, data, &fields);
+    update.id = Some(id.to_owned());
+    update.unique_id = false;
+    hub.publish_update(update).unwrap();
+}
+
+#[test]
+fn a_reused_id_resumes_after_its_earliest_event_including_the_later_one() {
+    let hub = hub();
+    publish_reused(&hub, "a", "rev", "first");
+    publish(&hub, "a", "between");
+    publish_reused(&hub, "a", "rev", "second");
+    let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).unwrap();
+    assert_eq!(*sub.resume(), Resume::Complete);
+    let (frames, _) = drain(&mut sub);
+    let data: Vec<&str> = frames
+        .iter()
+        .map(|f| f.lines().find(|l| l.starts_with("data:")).unwrap())
+        .collect();
+    assert_eq!(data, ["data: between", "data: second"]);
+}
+
+#[test]
+fn a_reused_id_evicted_once_still_names_its_next_event() {
+    let config = HubConfig {
+        history_max_events: 3,
+        ..HubConfig::default()
+    };
+    let hub = Hub::with_first_seq(config, 100);
+    publish_reused(&hub, "a", "rev", "first");
+    publish_reused(&hub, "a", "rev", "second");
+    publish(&hub, "a", "third");
+    publish(&hub, "a", "fourth"); // evicts "first"
+    let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).unwrap();
+    assert_eq!(*sub.resume(), Resume::Complete);
+    let (frames, _) = drain(&mut sub);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(frames[0].contains("data: third"));
+}
+
+#[test]
+fn digit_only_ids_are_refused_natively_but_taken_when_ids_may_repeat() {
+    let hub = hub();
+    let fields = EventFields::default();
+    let mut native = update(&["a"], false, "x", &fields);
+    native.id = Some("42".into());
+    assert_eq!(hub.publish_update(native), Err(PublishError::ReservedId));
+    publish_reused(&hub, "a", "42", "mercure");
+    publish(&hub, "a", "after");
+    let mut sub = hub.subscribe(vec![topic("a")], Some("42")).unwrap();
+    assert_eq!(*sub.resume(), Resume::Complete);
+    let (frames, _) = drain(&mut sub);
+    assert_eq!(frames.len(), 1);
+    assert!(frames[0].contains("data: after"));
+    assert_eq!(hub.last_event_id().as_deref(), Some(hub_last(&frames[0])));
+}
+
+fn hub_last(frame: &str) -> &str {
+    frame.lines().find_map(|l| l.strip_prefix("id: ")).unwrap()
+}

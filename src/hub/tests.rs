@@ -393,3 +393,18 @@ fn digit_only_ids_are_refused_natively_but_taken_when_ids_may_repeat() {
 fn hub_last(frame: &str) -> &str {
     frame.lines().find_map(|l| l.strip_prefix("id: ")).unwrap()
 }
+
+#[test]
+fn an_update_view_decides_once_per_memo_key() {
+    let topics = [Arc::<str>::from("a")];
+    let view = UpdateView::new(&topics, false);
+    let calls = std::cell::Cell::new(0);
+    let decide = |answer| {
+        calls.set(calls.get() + 1);
+        answer
+    };
+    assert!(view.memo(0x1000, || decide(true)));
+    assert!(view.memo(0x1000, || decide(false)));
+    assert!(!view.memo(0x2000, || decide(false)));
+    assert_eq!(calls.get(), 2);
+}

@@ -144,6 +144,10 @@ fn deploy_ssegate_configs_are_valid_and_fit_the_units_file_limit() {
         if let Some(addr) = config.server.plaintext_listen {
             assert!(addr.ip().is_loopback(), "{name}: plaintext on {addr}");
         }
+        // A listener reachable from the network never takes anonymous publications.
+        if !config.server.listen.ip().is_loopback() {
+            assert!(config.publish_requires_auth(), "{name}: open publishing");
+        }
     }
 }
 

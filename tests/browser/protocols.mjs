@@ -8,12 +8,19 @@ export async function recordProtocols(page) {
     const cdp = await page.context().newCDPSession(page);
     const seen = [];
     cdp.on('Network.responseReceived', ({ type, response }) => {
-        seen.push({ type, url: response.url, status: response.status, protocol: response.protocol });
+        seen.push({
+            type,
+            url: response.url,
+            status: response.status,
+            protocol: response.protocol,
+            headers: response.headers,
+        });
     });
     await cdp.send('Network.enable');
     return {
-        /// Every response so far: `{type, url, status, protocol}`, `type` as DevTools names
-        /// it ("EventSource", "Fetch", "Document"...).
+        /// Every response so far: `{type, url, status, protocol, headers}`, `type` as
+        /// DevTools names it ("EventSource", "Fetch", "Document"...), `headers` an object of
+        /// the response's header fields as Chromium received them.
         responses: () => [...seen],
         /// The protocol of the first response for `url` (absolute) of `type`, or null.
         protocolOf: (url, type) =>

@@ -3,6 +3,7 @@
 
 mod active;
 mod authorization;
+mod browser;
 mod legacy;
 mod publication;
 mod smoke;

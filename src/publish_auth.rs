@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Response};
+use http::{HeaderMap, Response, StatusCode};
 
 use crate::{
     body::ResponseBody,
@@ -13,6 +13,7 @@ use crate::{
         auth::{bearer_from_headers, AuthError, TokenSource},
         challenge_response, Mercure,
     },
+    routes::error,
 };
 
 /// The native API's publish check.
@@ -53,8 +54,26 @@ impl PublishGuard {
 
     /// `Ok` when a publication to `topic` with these request headers may proceed; otherwise
     /// the 400, 401 or 403 answer.
+    ///
+    /// A topic in the Mercure hub's reserved namespace is refused first, token or not (the
+    /// draft's rule for its own publish endpoint): native updates reach Mercure subscribers,
+    /// and a native topic such as `mercure/subscriptions/x` resolves, against the default
+    /// hub URL, to a subscription events topic that URL-pattern subscribers would match.
     #[allow(clippy::result_large_err)] // the error is the response itself, built once
     pub fn check(&self, headers: &HeaderMap, topic: &str) -> Result<(), Response<ResponseBody>> {
+        if let Some(mercure) = self
+            .mercure
+            .as_ref()
+            .filter(|m| m.in_reserved_namespace(topic))
+        {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "topic {topic:?} is in the Mercure hub's reserved namespace {}",
+                    mercure.hub_url().path()
+                ),
+            ));
+        }
         if !self.required {
             return Ok(());
         }

@@ -92,6 +92,16 @@ fn set_origin(headers: &mut HeaderMap, origin: &str, credentials: bool) {
             HeaderValue::from_static("*"),
         );
     }
-    // The answer depends on the request's origin: caches must keep one per origin.
-    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    // The answer depends on the request's origin: caches must keep one per origin. A
+    // preflight passes here twice (`preflight`, then `decorate` on every hub answer), and
+    // other layers may have added their own `Vary`: append, but only once.
+    let varies = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+        })
+    });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
+    }
 }

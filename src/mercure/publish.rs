@@ -251,11 +251,11 @@ impl Mercure {
             return bad(format!("`topic` contains the forbidden character {c:?}"));
         }
         if topic == WILDCARD {
-            return bad("`*` is the wildcard matcher, not a topic".into());
+            return bad("`topic` must not be `*`: it is the wildcard matcher, not a topic".into());
         }
         if self.in_reserved_namespace(topic) {
             return bad(format!(
-                "topic {topic:?} is in the hub's reserved namespace {}/",
+                "`topic` {topic:?} is in the hub's reserved namespace {}/",
                 self.path
             ));
         }
@@ -264,8 +264,10 @@ impl Mercure {
 
     /// Whether `topic`, resolved against the hub URL, names the hub's path or a path below
     /// it, after dot-segment removal and decoding of percent-encoded unreserved characters
-    /// (so `/.well-known/%6Dercure/x` and absolute URLs of any host are caught).
-    pub(super) fn in_reserved_namespace(&self, topic: &str) -> bool {
+    /// (so `/.well-known/%6Dercure/x` and absolute URLs of any host are caught). The native
+    /// API asks too: its topic names are relative references (`mercure/subscriptions/x`
+    /// resolves into the namespace of the default hub URL).
+    pub fn in_reserved_namespace(&self, topic: &str) -> bool {
         let Ok(url) = self.hub_url.join(topic) else {
             return false;
         };
@@ -281,12 +283,18 @@ impl Mercure {
     /// `Origin` (else its `Referer`'s origin) must be the hub's own origin, the origin the
     /// request was sent to, or an allowed CORS origin. Neither header: refused.
     fn same_or_trusted_origin(&self, uri: &Uri, headers: &http::HeaderMap) -> bool {
-        let origin = cors::request_origin(headers).or_else(|| {
-            let referer = headers.get(header::REFERER)?.to_str().ok()?;
-            let url = url::Url::parse(referer).ok()?;
-            Some(url.origin().ascii_serialization())
-        });
-        let Some(origin) = origin else {
+        // An `Origin` header, when present, decides alone: `null` (an opaque origin: a
+        // sandboxed document, or a request redirected across origins) matches nothing, and
+        // the `Referer` must not vouch for it.
+        let origin = match headers.get(header::ORIGIN) {
+            Some(value) => value.to_str().ok().map(str::to_owned),
+            None => headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|referer| url::Url::parse(referer).ok())
+                .map(|url| url.origin().ascii_serialization()),
+        };
+        let Some(origin) = origin.filter(|o| !o.is_empty() && o != "null") else {
             return false;
         };
         if origin == self.hub_url.origin().ascii_serialization() {

@@ -4,6 +4,7 @@
 mod active;
 mod authorization;
 mod browser;
+mod keys;
 mod legacy;
 mod publication;
 mod smoke;

@@ -114,3 +114,79 @@ impl Filter for MercureFilter {
             .is_some_and(|access| access.can_receive(update, &self.hub_url))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mercure::matcher::{parse_subscription_query, MatcherLimits};
+
+    fn hub() -> Arc<Url> {
+        Arc::new(Url::parse("https://hub.example/.well-known/mercure").unwrap())
+    }
+
+    fn selection_for(query: &str) -> Selection {
+        let matchers = parse_subscription_query(query, &hub(), &MatcherLimits::default())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.matcher)
+            .collect();
+        selection(matchers, None, hub())
+    }
+
+    /// Whether an anonymous subscriber with `selection` gets an update on `topics`, as live
+    /// dispatch (index or scan) and replay decide it.
+    fn gets(selection: &Selection, topics: &[&str], private: bool) -> bool {
+        let topics: Vec<Arc<str>> = topics.iter().map(|&t| Arc::from(t)).collect();
+        selection.wants(&UpdateView::new(&topics, private))
+    }
+
+    #[test]
+    fn all_exact_subscriptions_are_indexed_without_scanning() {
+        let selection = selection_for("match=b&match_exact=a&match=b");
+        assert!(!selection.scan);
+        let indexed: Vec<&str> = selection.topics.iter().map(|t| &**t).collect();
+        assert_eq!(indexed, ["a", "b"]);
+        assert!(gets(&selection, &["a"], false));
+        assert!(
+            gets(&selection, &["x", "b"], false),
+            "an alternate topic selects"
+        );
+        assert!(!gets(&selection, &["c"], false));
+        assert!(
+            !gets(&selection, &["a"], true),
+            "anonymous: public updates only"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_collapses_every_other_matcher() {
+        let selection = selection_for("match=a&match_urlpattern=%2Fb%2F%3Aid&match_exact=*");
+        assert!(selection.scan);
+        assert!(selection.topics.is_empty());
+        let filter = format!("{:?}", selection.filter);
+        assert!(
+            filter.contains("exact: {}") && filter.contains("patterns: [Any]"),
+            "{filter}"
+        );
+        assert!(gets(&selection, &["anything"], false));
+        assert!(!gets(&selection, &["anything"], true));
+    }
+
+    #[test]
+    fn mixed_exact_and_pattern_subscriptions_scan_and_check_both() {
+        let selection = selection_for("match=a&match_urlpattern=%2Fb%2F%3Aid");
+        assert!(selection.scan);
+        assert!(selection.topics.is_empty(), "nothing is indexed twice");
+        assert!(gets(&selection, &["a"], false));
+        assert!(
+            gets(&selection, &["/b/1"], false),
+            "relative topic, resolved"
+        );
+        assert!(gets(&selection, &["https://hub.example/b/2"], false));
+        assert!(gets(&selection, &["c", "/b/3"], false), "alternate topic");
+        assert!(!gets(&selection, &["c"], false));
+        assert!(!gets(&selection, &["/b/1/2"], false));
+        assert!(!gets(&selection, &["https://other.example/b/1"], false));
+        assert!(!gets(&selection, &["a"], true));
+    }
+}

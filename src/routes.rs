@@ -260,6 +260,11 @@ impl App {
                 _ => {}
             }
         }
+        // Native updates reach Mercure subscribers too, who trust `event: mercure` to come
+        // from the hub itself (subscription events).
+        if self.mercure.is_some() && event_type.as_deref() == Some(crate::mercure::RESERVED_TYPE) {
+            return bad_param("event", "another type: `mercure` is the Mercure hub's own");
+        }
         let fields = match EventFields::new(event_type, retry_ms) {
             Ok(fields) => fields,
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),

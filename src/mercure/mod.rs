@@ -32,6 +32,7 @@ use url::Url;
 
 pub use access::Access;
 pub use config::{MercureConfig, RawMercure};
+pub use publish::RESERVED_TYPE;
 pub use subscribe::MercureStream;
 
 use crate::{

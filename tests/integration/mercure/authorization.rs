@@ -895,7 +895,6 @@ async fn native_topics_resolving_into_the_reserved_namespace_are_refused() {
 }
 
 #[tokio::test]
-#[ignore = "bug: src/routes.rs App::publish accepts `?event=mercure`, the type the draft reserves for hub events"]
 async fn native_publications_cannot_use_the_reserved_event_type() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;

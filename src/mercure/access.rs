@@ -98,25 +98,9 @@ impl Access {
     /// Whether a private update may be delivered: `subscribe` granted on at least one of its
     /// topics, resolved once per update against `hub_url`.
     pub fn can_receive(&self, update: &UpdateView<'_>, hub_url: &Url) -> bool {
-        if self.subscribe.is_empty() {
-            return false;
-        }
-        let topics = update.topics();
-        if self
-            .subscribe
+        self.subscribe
             .iter()
-            .all(|m| !matches!(**m, Matcher::UrlPattern(_)))
-        {
-            return topics
-                .iter()
-                .any(|t| self.subscribe.iter().any(|m| m.matches(t)));
-        }
-        let urls = update.resolved(hub_url);
-        topics.iter().zip(urls.iter()).any(|(topic, url)| {
-            self.subscribe
-                .iter()
-                .any(|m| m.matches_resolved(topic, url.as_ref()))
-        })
+            .any(|m| super::filter::any_topic_matches(m, update, hub_url))
     }
 
     /// The token's `exp`, when it has one: a subscriber's stream ends by then.

@@ -76,27 +76,34 @@ pub fn selection(
 impl MercureFilter {
     fn selects(&self, update: &UpdateView<'_>) -> bool {
         let topics = update.topics();
-        if topics.iter().any(|t| self.exact.contains(t)) {
+        if !self.exact.is_empty() && topics.iter().any(|t| self.exact.contains(t)) {
             return true;
         }
-        if self.patterns.iter().any(|m| matches!(m, Matcher::Any)) {
-            return true;
-        }
-        let needs_urls = self
-            .patterns
+        self.patterns
             .iter()
-            .any(|m| matches!(m, Matcher::UrlPattern(_)));
-        if !needs_urls {
-            return topics
+            .any(|m| any_topic_matches(m, update, &self.hub_url))
+    }
+}
+
+/// Whether any topic of `update` (canonical or alternate) matches `matcher`. URL patterns
+/// shared through the hub's matcher cache are evaluated once per update whatever the number
+/// of subscriptions (and token grants) using them, on topics resolved once per update.
+pub(super) fn any_topic_matches(matcher: &Matcher, update: &UpdateView<'_>, hub_url: &Url) -> bool {
+    let evaluate = || match matcher {
+        Matcher::Any => true,
+        Matcher::UrlPattern(_) => {
+            let urls = update.resolved(hub_url);
+            update
+                .topics()
                 .iter()
-                .any(|t| self.patterns.iter().any(|m| m.matches(t)));
+                .zip(urls.iter())
+                .any(|(topic, url)| matcher.matches_resolved(topic, url.as_ref()))
         }
-        let urls = update.resolved(&self.hub_url);
-        topics.iter().zip(urls.iter()).any(|(topic, url)| {
-            self.patterns
-                .iter()
-                .any(|m| m.matches_resolved(topic, url.as_ref()))
-        })
+        other => update.topics().iter().any(|t| other.matches(t)),
+    };
+    match matcher.memo_key() {
+        Some(key) => update.memo(key, evaluate),
+        None => evaluate(),
     }
 }
 

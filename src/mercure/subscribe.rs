@@ -15,7 +15,7 @@ use http_body::Body;
 
 use super::{
     filter,
-    matcher::{form_pairs, parse_legacy_topics, parse_subscription_query, Matcher},
+    matcher::{form_pairs, parse_legacy_topics, Matcher},
     subscriptions::{Record, SubscriptionInfo},
     Access, Mercure, Protocol, Rejection,
 };
@@ -140,13 +140,11 @@ impl Mercure {
             Protocol::Current
         };
         let matchers: Vec<(Option<&'static str>, Matcher)> = match protocol {
-            Protocol::Current => {
-                parse_subscription_query(&both, &self.hub_url, &self.limits).map(|list| {
-                    list.into_iter()
-                        .map(|m| (Some(m.match_type.name()), m.matcher))
-                        .collect()
-                })
-            }
+            Protocol::Current => self.cache.parse_subscription_query(&both).map(|list| {
+                list.into_iter()
+                    .map(|m| (Some(m.match_type.name()), m.matcher))
+                    .collect()
+            }),
             Protocol::Legacy => parse_legacy_topics(&both, &self.limits)
                 .map(|list| list.into_iter().map(|m| (None, m)).collect()),
         }

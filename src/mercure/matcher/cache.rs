@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use url::Url;
 
-use super::{parse_legacy_selector, selector_matcher, Matcher, MatcherError, MatcherLimits};
+use super::{
+    compile, parse_legacy_selector, parse_query_with, selector_matcher, Matcher, MatcherError,
+    MatcherLimits, MatcherType, TopicMatcher,
+};
 
 /// Default for [`MatcherCache::new`]'s capacity: enough for the distinct selectors of a busy
 /// hub's tokens, at a few KiB per compiled URL pattern.
@@ -69,6 +72,30 @@ impl MatcherCache {
         })
     }
 
+    /// [`super::parse_subscription_query`] under this cache's hub URL and limits, each
+    /// pattern compiled once for all the subscriptions that use it: 10,000 subscribers of
+    /// one URL pattern then hold one compiled pattern, not 10,000.
+    pub fn parse_subscription_query(&self, query: &str) -> Result<Vec<TopicMatcher>, MatcherError> {
+        parse_query_with(query, &self.limits, |match_type, value, parameter| {
+            let kind = match match_type {
+                MatcherType::Exact => {
+                    return compile(match_type, value, parameter, &self.hub_url, &self.limits)
+                }
+                MatcherType::UrlPattern => Kind::UrlPattern,
+            };
+            let compiled = self.get_or_compile(kind, &value, || {
+                compile(
+                    match_type,
+                    value.clone(),
+                    parameter,
+                    &self.hub_url,
+                    &self.limits,
+                )
+            })?;
+            Ok((*compiled).clone())
+        })
+    }
+
     /// [`parse_legacy_selector`], compiled once per distinct selector.
     pub fn legacy_selector(&self, value: &str) -> Result<Arc<Matcher>, MatcherError> {
         self.get_or_compile(Kind::Legacy, value, || {
@@ -121,6 +148,21 @@ mod tests {
     fn cache(capacity: usize) -> MatcherCache {
         let hub = Url::parse("https://example.com/.well-known/mercure").unwrap();
         MatcherCache::new(hub, MatcherLimits::default(), capacity)
+    }
+
+    #[test]
+    fn subscriptions_to_one_pattern_share_its_compilation() {
+        let cache = cache(8);
+        let query = "match_urlpattern=https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid&match=a";
+        let first = cache.parse_subscription_query(query).unwrap();
+        let second = cache.parse_subscription_query(query).unwrap();
+        assert_eq!(first, second);
+        assert!(first[0].matcher.memo_key().is_some());
+        assert_eq!(first[0].matcher.memo_key(), second[0].matcher.memo_key());
+        assert_eq!(first[1].matcher.memo_key(), None);
+        // Errors name the subscription parameter, as without the cache.
+        let err = cache.parse_subscription_query("match_urlpattern=(").unwrap_err();
+        assert!(err.to_string().contains("match_urlpattern"), "{err}");
     }
 
     #[test]

@@ -181,6 +181,17 @@ impl Matcher {
         topics.iter().any(|topic| self.matches_prepared(topic))
     }
 
+    /// A key naming this compiled matcher for [`crate::hub::UpdateView::memo`]: URL patterns
+    /// compiled once and shared (through a [`MatcherCache`]) have one key, so every
+    /// subscription using the pattern reuses one match per update. `None` for the matchers
+    /// that cost less than the memo lookup.
+    pub fn memo_key(&self) -> Option<usize> {
+        match self {
+            Matcher::UrlPattern(pattern) => Some(pattern.identity()),
+            _ => None,
+        }
+    }
+
     /// The matcher as written (`*` for the wildcard).
     pub fn as_str(&self) -> &str {
         match self {
@@ -304,6 +315,19 @@ pub fn parse_subscription_query(
     hub_url: &Url,
     limits: &MatcherLimits,
 ) -> Result<Vec<TopicMatcher>, MatcherError> {
+    parse_query_with(query, limits, |match_type, value, parameter| {
+        compile(match_type, value, parameter, hub_url, limits)
+    })
+}
+
+/// The loop of [`parse_subscription_query`], compiling each checked value with `compile`
+/// (directly, or through a [`MatcherCache`] that shares compiled patterns between
+/// subscriptions).
+pub(crate) fn parse_query_with(
+    query: &str,
+    limits: &MatcherLimits,
+    mut compile: impl FnMut(MatcherType, String, &str) -> Result<Matcher, MatcherError>,
+) -> Result<Vec<TopicMatcher>, MatcherError> {
     let mut matchers = Vec::new();
     for (name, value) in form_pairs(query) {
         let is_reserved = name.len() >= 5 && name[..5].eq_ignore_ascii_case(b"match");
@@ -322,7 +346,7 @@ pub fn parse_subscription_query(
             });
         }
         let value = checked_value(&parameter, value, limits)?;
-        let matcher = compile(match_type, value, &parameter, hub_url, limits)?;
+        let matcher = compile(match_type, value, &parameter)?;
         matchers.push(TopicMatcher {
             match_type,
             matcher,
@@ -388,7 +412,7 @@ pub fn selector_matcher(
 }
 
 /// Compiles a checked value as `match_type`, the wildcard first.
-fn compile(
+pub(crate) fn compile(
     match_type: MatcherType,
     value: String,
     parameter: &str,

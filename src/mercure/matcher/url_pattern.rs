@@ -92,6 +92,11 @@ impl CompiledPattern {
         &self.source
     }
 
+    /// The address of the compiled pattern, shared by its clones.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.pattern) as usize
+    }
+
     /// Whether the pattern uses custom regexp groups, such as `:id(\d+)`.
     pub fn has_regexp_groups(&self) -> bool {
         self.pattern.has_regexp_groups()

@@ -239,7 +239,10 @@ impl Args {
             );
         }
         if let Some(form) = &self.pub_form {
-            ensure!(form.contains("{topic}"), "--pub-form must contain {{topic}}");
+            ensure!(
+                form.contains("{topic}"),
+                "--pub-form must contain {{topic}}"
+            );
         }
         // Unreserved URI characters only: the name goes into paths and query strings as is.
         ensure!(

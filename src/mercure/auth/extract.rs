@@ -5,6 +5,7 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, Uri};
 
 use super::error::AuthError;
+use super::validate::is_at_jwt;
 
 /// The cookie name the draft recommends for 1.0 hubs.
 pub const DEFAULT_COOKIE: &str = "__Secure-mercure_access_token";
@@ -72,7 +73,8 @@ pub fn bearer_from_headers(
 
 /// The token of a pre-1.0 request: the `Authorization: Bearer` header wins, then the
 /// `authorization` query parameter, then the cookie `cookie_name` ([`LEGACY_COOKIE`] unless
-/// configured). Several `authorization` parameters are [`AuthError::InvalidRequest`].
+/// configured). Several `authorization` parameters, or one carrying a 1.0 access token
+/// (`typ: at+jwt`), are [`AuthError::InvalidRequest`].
 pub fn legacy_token_from_request(
     uri: &Uri,
     headers: &HeaderMap,
@@ -98,6 +100,13 @@ pub fn legacy_token_from_request(
     if let Some(token) = from_query {
         if !is_token68(&token) {
             return Err(AuthError::InvalidRequest("malformed access token"));
+        }
+        // The parameter carries pre-1.0 tokens only: a 1.0 access token never travels in
+        // the URL, compatibility mode or not (draft "Presenting the Access Token", RFC 9700).
+        if is_access_token(&token) {
+            return Err(AuthError::InvalidRequest(
+                "an access token must not be sent in the URL",
+            ));
         }
         return Ok(Some(PresentedToken {
             token,
@@ -163,6 +172,14 @@ fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, AuthError> 
         }
     }
     Ok(None)
+}
+
+/// Whether `token` is a JWT whose header says it is a 1.0 access token (`typ: at+jwt`).
+fn is_access_token(token: &str) -> bool {
+    jsonwebtoken::decode_header(token)
+        .ok()
+        .and_then(|header| header.typ)
+        .is_some_and(|typ| is_at_jwt(&typ))
 }
 
 /// RFC 6750 b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

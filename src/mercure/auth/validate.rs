@@ -308,7 +308,7 @@ impl std::fmt::Debug for Validator {
 
 /// `typ` per RFC 7515 section 4.1.9: a media type compared case-insensitively, with the
 /// `application/` prefix optional.
-fn is_at_jwt(typ: &str) -> bool {
+pub(super) fn is_at_jwt(typ: &str) -> bool {
     let typ = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,

@@ -1,0 +1,235 @@
+//! Active subscriptions (draft "Active Subscriptions"; pre-1.0 paths and documents in
+//! compatibility mode): the registry of open subscriptions, the private `mercure` events
+//! published when one opens or ends, and the web API that lists them.
+//!
+//! Each subscription (one per matcher parameter of a connection) has a topic under the hub
+//! path: `{hub path}/subscriptions/{match_type}/{match}/{subscriber}` (pre-1.0:
+//! `{hub path}/subscriptions/{topic}/{subscriber}`), each variable percent-encoded once as a
+//! whole. The subscriber id is a random `urn:uuid:` per connection: nothing a client sends
+//! can choose or guess it.
+//!
+//! The registry and the events are here; the subscription API, which reads the registry, is
+//! in [`api`].
+
+mod api;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use serde_json::{json, Value};
+
+use super::new_urn_uuid;
+use crate::{
+    hub::{Hub, Update},
+    sse::EventFields,
+};
+
+/// The JSON-LD context of pre-1.0 documents.
+const LEGACY_CONTEXT: &str = "https://mercure.rocks/";
+
+/// One subscription of a new connection.
+#[derive(Debug, Clone)]
+pub struct SubscriptionInfo {
+    /// The matcher type (`None`: a pre-1.0 topic selector).
+    pub match_type: Option<&'static str>,
+    /// The matcher as sent.
+    pub matcher: String,
+    /// The payload the subscriber's token attaches to it.
+    pub payload: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    info: SubscriptionInfo,
+    subscriber: String,
+}
+
+/// The open subscriptions, by topic.
+#[derive(Debug)]
+pub struct Registry {
+    hub: Arc<Hub>,
+    /// `{hub path}/subscriptions`.
+    base: String,
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+/// A connection's subscriptions: dropping it ends them (and says so).
+#[derive(Debug)]
+pub struct Record {
+    registry: Arc<Registry>,
+    topics: Vec<String>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.registry.close(&self.topics);
+    }
+}
+
+impl Registry {
+    /// An empty registry for the hub served at `hub_path`.
+    pub fn new(hub: Arc<Hub>, hub_path: &str) -> Self {
+        Self {
+            hub,
+            base: format!("{hub_path}/subscriptions"),
+            entries: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Registers a connection's subscriptions and publishes their `active: true` events.
+    /// Identical matchers of one connection are one subscription.
+    pub fn open(self: &Arc<Self>, infos: Vec<SubscriptionInfo>, legacy: bool) -> Record {
+        let subscriber = new_urn_uuid();
+        let mut topics: Vec<String> = Vec::new();
+        let mut opened = Vec::new();
+        {
+            let mut entries = self.lock();
+            for info in infos {
+                let topic = self.topic_of(&info, &subscriber, legacy);
+                if topics.contains(&topic) {
+                    continue;
+                }
+                let entry = Entry {
+                    info,
+                    subscriber: subscriber.clone(),
+                };
+                opened.push(document(&topic, &entry, true));
+                entries.insert(topic.clone(), entry);
+                topics.push(topic);
+            }
+        }
+        for (topic, doc) in topics.iter().zip(opened) {
+            self.announce(topic, &doc, legacy);
+        }
+        Record {
+            registry: self.clone(),
+            topics,
+        }
+    }
+
+    fn close(&self, topics: &[String]) {
+        let closed: Vec<(String, Value, bool)> = {
+            let mut entries = self.lock();
+            topics
+                .iter()
+                .filter_map(|topic| {
+                    let entry = entries.remove(topic)?;
+                    let legacy = entry.info.match_type.is_none();
+                    Some((topic.clone(), document(topic, &entry, false), legacy))
+                })
+                .collect()
+        };
+        for (topic, doc, legacy) in closed {
+            self.announce(&topic, &doc, legacy);
+        }
+    }
+
+    /// Publishes a subscription event: private, with the reserved `mercure` type (1.0).
+    fn announce(&self, topic: &str, doc: &Value, legacy: bool) {
+        let event_type = (!legacy).then(|| super::publish::RESERVED_TYPE.to_owned());
+        let Ok(fields) = EventFields::new(event_type, None) else {
+            return;
+        };
+        let data = doc.to_string();
+        let update = Update {
+            topics: vec![Arc::from(topic)],
+            private: true,
+            id: Some(new_urn_uuid()),
+            unique_id: false,
+            fields: &fields,
+            data: &data,
+        };
+        // Fails only when the hub is shutting down, when nobody is left to tell.
+        let _ = self.hub.publish_update(update);
+    }
+
+    fn topic_of(&self, info: &SubscriptionInfo, subscriber: &str, legacy: bool) -> String {
+        match (info.match_type, legacy) {
+            (Some(match_type), false) => format!(
+                "{}/{match_type}/{}/{}",
+                self.base,
+                encode(&info.matcher),
+                encode(subscriber)
+            ),
+            _ => format!(
+                "{}/{}/{}",
+                self.base,
+                encode(&info.matcher),
+                encode(subscriber)
+            ),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The document describing one subscription, in its generation's format.
+fn document(topic: &str, entry: &Entry, active: bool) -> Value {
+    let mut doc = match entry.info.match_type {
+        Some(match_type) => json!({
+            "id": topic,
+            "type": "subscription",
+            "match_type": match_type,
+            "match": entry.info.matcher,
+            "subscriber": entry.subscriber,
+            "active": active,
+        }),
+        None => json!({
+            "@context": LEGACY_CONTEXT,
+            "id": topic,
+            "type": "Subscription",
+            "topic": entry.info.matcher,
+            "subscriber": entry.subscriber,
+            "active": active,
+        }),
+    };
+    if let Some(payload) = &entry.info.payload {
+        doc["payload"] = payload.clone();
+    }
+    doc
+}
+
+/// RFC 6570 simple expansion of one variable: everything but unreserved characters is
+/// percent-encoded, once, `%` included.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes a path segment's `%XX` escapes; `None` if the result is not UTF-8.
+fn decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests;

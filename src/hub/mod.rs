@@ -10,6 +10,7 @@
 
 pub mod history;
 pub mod mailbox;
+mod scan;
 pub mod selection;
 mod subscription;
 pub mod topic;
@@ -27,6 +28,7 @@ use std::{
 use crate::sse::event::{check_field, encode_body, prepend_id, EventFields, FieldError};
 use history::{is_generated_id, History, ResumeFrom, StoredEvent};
 use mailbox::{CloseReason, Mailbox};
+use scan::ScanGroups;
 use selection::Subscriber;
 pub use selection::{Filter, Selection, UpdateView};
 use subscription::Replay;
@@ -71,8 +73,8 @@ struct State {
     history: History,
     /// Subscribers by exact topic.
     topics: HashMap<Arc<str>, Vec<Arc<Subscriber>>>,
-    /// Subscribers offered every update (pattern matchers).
-    scanning: Vec<Arc<Subscriber>>,
+    /// Subscribers offered every update (pattern matchers), by scan group.
+    scanning: ScanGroups,
     /// The id of the last event published, retained or not.
     last_id: Option<Arc<str>>,
     closed: bool,
@@ -213,7 +215,7 @@ impl Hub {
                 next_seq: first_seq,
                 history: History::new(config.history_max_events, config.history_max_bytes),
                 topics: HashMap::new(),
-                scanning: Vec::new(),
+                scanning: ScanGroups::default(),
                 last_id: None,
                 closed: false,
             }),
@@ -297,14 +299,20 @@ impl Hub {
             };
             for topic in &topics {
                 for subscriber in state.topics.get(topic).into_iter().flatten() {
-                    if subscriber.selection.accepts(&view) {
+                    if subscriber.selection.permits(&view) {
                         deliver(subscriber);
                     }
                 }
             }
-            for subscriber in &state.scanning {
-                if subscriber.selection.wants(&view) {
-                    deliver(subscriber);
+            for group in state.scanning.iter() {
+                // Members route alike: the first one answers for the group.
+                if !group.members[0].selection.selects(&view) {
+                    continue;
+                }
+                for subscriber in &group.members {
+                    if subscriber.selection.permits(&view) {
+                        deliver(subscriber);
+                    }
                 }
             }
             drop(view);
@@ -371,7 +379,7 @@ impl Hub {
                     .push(subscriber.clone());
             }
             if subscriber.selection.scan {
-                state.scanning.push(subscriber.clone());
+                state.scanning.add(subscriber.clone());
             }
             let end = state.next_seq;
             match last_event_id {
@@ -402,7 +410,7 @@ impl Hub {
                 .topics
                 .values()
                 .flatten()
-                .chain(state.scanning.iter())
+                .chain(state.scanning.subscribers())
                 .filter_map(|s| s.mailbox.close(CloseReason::Shutdown))
                 .collect()
         };
@@ -458,13 +466,7 @@ impl Hub {
             }
         }
         if subscriber.selection.scan {
-            if let Some(i) = state
-                .scanning
-                .iter()
-                .position(|s| Arc::ptr_eq(s, subscriber))
-            {
-                state.scanning.swap_remove(i);
-            }
+            state.scanning.remove(subscriber);
         }
     }
 }

@@ -1,7 +1,11 @@
 //! What a subscriber receives. Topics named exactly are looked up in the hub's index (cheap
 //! whatever the number of subscribers); a subscriber whose matchers cannot be indexed (URL
-//! patterns, `*`) is offered every update and decides with its [`Filter`]. A filter also
-//! decides who sees private updates: without one, a subscriber gets public updates only.
+//! patterns, `*`) is offered every update and its [`Filter`] selects. A filter also decides
+//! who may read private updates: without one, a subscriber gets public updates only.
+//!
+//! Routing and authorization are two questions on purpose: routing depends only on what was
+//! asked for, so the many subscribers that ask the same (a scan group) share one answer per
+//! update, while authorization is each subscriber's own.
 
 use std::{
     cell::{OnceCell, RefCell},
@@ -17,8 +21,15 @@ use super::mailbox::Mailbox;
 
 /// Decides whether an update reaches a subscriber.
 pub trait Filter: fmt::Debug + Send + Sync {
-    /// True when `update` should be delivered.
-    fn accepts(&self, update: &UpdateView<'_>) -> bool;
+    /// Routing, for a subscriber offered every update ([`Selection::scan`]): whether the
+    /// update is one it asked for. Not asked for updates found through the topic index. The
+    /// answer must depend on the selection alone: subscribers of one
+    /// [`Selection::scan_group`] share it.
+    fn selects(&self, update: &UpdateView<'_>) -> bool;
+
+    /// Authorization: whether an update that reached this subscriber (by the index or by
+    /// [`Filter::selects`]) may be delivered to it. Private updates need a grant.
+    fn permits(&self, update: &UpdateView<'_>) -> bool;
 }
 
 /// An update as filters see it: its topics (canonical first, then alternates), its privacy,
@@ -117,8 +128,12 @@ pub struct Selection {
     pub topics: Vec<Arc<str>>,
     /// Offer every update to the filter (matchers that cannot be indexed).
     pub scan: bool,
-    /// The final say on delivery; `None` accepts public updates of the indexed topics.
+    /// Routing of scanning subscribers and authorization; `None` delivers the public
+    /// updates of the indexed topics.
     pub filter: Option<Arc<dyn Filter>>,
+    /// Scanning subscribers whose groups are equal select the same updates: the hub asks
+    /// one of them per update, not each. `None`: asked alone.
+    pub scan_group: Option<Arc<str>>,
 }
 
 impl Selection {
@@ -131,21 +146,28 @@ impl Selection {
             topics,
             scan: false,
             filter: None,
+            scan_group: None,
         }
     }
 
-    /// For a subscriber found through the index (or scanning): does the filter agree?
-    pub(crate) fn accepts(&self, update: &UpdateView<'_>) -> bool {
+    /// Whether a scanning subscriber asked for `update`.
+    pub(crate) fn selects(&self, update: &UpdateView<'_>) -> bool {
+        self.filter.as_ref().is_some_and(|f| f.selects(update))
+    }
+
+    /// Whether an update that reached the subscriber may be delivered to it.
+    pub(crate) fn permits(&self, update: &UpdateView<'_>) -> bool {
         match &self.filter {
             None => !update.private,
-            Some(filter) => filter.accepts(update),
+            Some(filter) => filter.permits(update),
         }
     }
 
-    /// For replay, where there is no index: is the update one of ours at all?
+    /// For replay, where there is no index: is the update one of ours, and may we read it?
     pub(crate) fn wants(&self, update: &UpdateView<'_>) -> bool {
-        let candidate = self.scan || update.topics.iter().any(|t| self.topics.contains(t));
-        candidate && self.accepts(update)
+        let selected = update.topics.iter().any(|t| self.topics.contains(t))
+            || (self.scan && self.selects(update));
+        selected && self.permits(update)
     }
 }
 

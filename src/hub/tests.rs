@@ -210,9 +210,12 @@ struct Prefix {
 }
 
 impl Filter for Prefix {
-    fn accepts(&self, update: &UpdateView<'_>) -> bool {
-        (!update.private() || self.private)
-            && update.topics().iter().any(|t| t.starts_with(self.prefix))
+    fn selects(&self, update: &UpdateView<'_>) -> bool {
+        update.topics().iter().any(|t| t.starts_with(self.prefix))
+    }
+
+    fn permits(&self, update: &UpdateView<'_>) -> bool {
+        !update.private() || self.private
     }
 }
 
@@ -250,6 +253,7 @@ fn scanning_subscribers_get_what_their_filter_accepts() {
     let selection = Selection {
         topics: Vec::new(),
         scan: true,
+        scan_group: None,
         filter: Some(Arc::new(Prefix {
             prefix: "https://example.com/books/",
             private: false,
@@ -292,6 +296,7 @@ fn private_updates_reach_only_subscribers_allowed_to_see_them_live_and_on_replay
     let allowed = Selection {
         topics: vec![Arc::from("t")],
         scan: false,
+        scan_group: None,
         filter: Some(Arc::new(Prefix {
             prefix: "t",
             private: true,
@@ -407,4 +412,82 @@ fn an_update_view_decides_once_per_memo_key() {
     assert!(view.memo(0x1000, || decide(false)));
     assert!(!view.memo(0x2000, || decide(false)));
     assert_eq!(calls.get(), 2);
+}
+
+/// Selects topics with a prefix and counts how often it was asked.
+#[derive(Debug)]
+struct Counting {
+    prefix: &'static str,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Filter for Counting {
+    fn selects(&self, update: &UpdateView<'_>) -> bool {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        update.topics().iter().any(|t| t.starts_with(self.prefix))
+    }
+
+    fn permits(&self, update: &UpdateView<'_>) -> bool {
+        !update.private()
+    }
+}
+
+fn grouped(filter: &Arc<Counting>, group: &str) -> Selection {
+    Selection {
+        topics: Vec::new(),
+        scan: true,
+        filter: Some(filter.clone() as Arc<dyn Filter>),
+        scan_group: Some(Arc::from(group)),
+    }
+}
+
+#[test]
+fn a_scan_group_is_routed_once_per_update_and_outlives_any_member() {
+    let hub = hub();
+    let books = Arc::new(Counting {
+        prefix: "books/",
+        asked: Default::default(),
+    });
+    let authors = Arc::new(Counting {
+        prefix: "authors/",
+        asked: Default::default(),
+    });
+    let mut members: Vec<Subscription> = (0..3)
+        .map(|_| {
+            hub.subscribe_selection(grouped(&books, "books"), None)
+                .unwrap()
+        })
+        .collect();
+    let mut other = hub
+        .subscribe_selection(grouped(&authors, "authors"), None)
+        .unwrap();
+    let fields = EventFields::default();
+    hub.publish_update(update(&["books/1"], false, "b1", &fields))
+        .unwrap();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        books.asked.load(Relaxed),
+        1,
+        "one question for three members"
+    );
+    assert_eq!(authors.asked.load(Relaxed), 1);
+    for member in &mut members {
+        assert_eq!(drain(member).0.len(), 1);
+    }
+    assert!(drain(&mut other).0.is_empty());
+    // The first group leaves member by member; the other group's index stays right.
+    drop(members.remove(0));
+    drop(members.remove(0));
+    hub.publish_update(update(&["authors/1"], false, "a1", &fields))
+        .unwrap();
+    assert_eq!(drain(&mut other).0.len(), 1);
+    assert_eq!(drain(&mut members[0]).0.len(), 0);
+    drop(members);
+    hub.publish_update(update(&["authors/2"], false, "a2", &fields))
+        .unwrap();
+    assert_eq!(drain(&mut other).0.len(), 1);
+    assert_eq!(books.asked.load(Relaxed), 2, "gone with its last member");
+    drop(other);
+    assert!(hub.lock().scanning.is_empty());
 }

@@ -20,8 +20,6 @@ pub struct MercureFilter {
     exact: HashSet<Arc<str>>,
     /// Matchers the index cannot serve: URL patterns, URI templates, `*`.
     patterns: Vec<Matcher>,
-    /// Whether the hub offers this subscriber every update (it has pattern matchers).
-    scans: bool,
     /// The subscriber's grants; `None` for an anonymous subscriber (public updates only).
     access: Option<Arc<Access>>,
     hub_url: Arc<Url>,
@@ -55,22 +53,44 @@ pub fn selection(
         exact.clear();
     }
     let scans = !patterns.is_empty();
-    let indexed: Vec<Arc<str>> = if scans {
-        Vec::new()
+    // Indexed subscriptions keep their exact topics in the hub's index only.
+    let (indexed, exact): (Vec<Arc<str>>, _) = if scans {
+        (Vec::new(), exact)
     } else {
-        exact.iter().cloned().collect()
+        (exact.into_iter().collect(), HashSet::new())
     };
+    let scan_group = scans.then(|| scan_group(&exact, &patterns));
     let filter = MercureFilter {
         exact,
         patterns,
-        scans,
         access,
         hub_url,
     };
     let mut selection = Selection::topics(indexed);
     selection.scan = scans;
     selection.filter = Some(Arc::new(filter));
+    selection.scan_group = scan_group;
     selection
+}
+
+/// The routing of a scanning subscription as text: its matchers, sorted, each tagged with
+/// its type. Equal texts select equal updates (patterns are all compiled against the one hub
+/// URL), so the hub routes each update once per distinct text. Matcher values hold no
+/// control characters (refused when parsed), so NUL and LF cannot be forged as separators.
+fn scan_group(exact: &HashSet<Arc<str>>, patterns: &[Matcher]) -> Arc<str> {
+    let mut parts: Vec<String> = exact.iter().map(|t| format!("exact\0{t}")).collect();
+    parts.extend(patterns.iter().map(|m| {
+        let kind = match m {
+            Matcher::Exact(_) => "exact",
+            Matcher::UrlPattern(_) => "urlpattern",
+            Matcher::Any => "any",
+            Matcher::UriTemplate(_) => "template",
+        };
+        format!("{kind}\0{}", m.as_str())
+    }));
+    parts.sort_unstable();
+    parts.dedup();
+    Arc::from(parts.join("\n"))
 }
 
 impl MercureFilter {
@@ -108,17 +128,16 @@ pub(super) fn any_topic_matches(matcher: &Matcher, update: &UpdateView<'_>, hub_
 }
 
 impl Filter for MercureFilter {
-    fn accepts(&self, update: &UpdateView<'_>) -> bool {
-        // An indexed subscriber was found through one of its exact topics: selected already.
-        if self.scans && !self.selects(update) {
-            return false;
-        }
-        if !update.private() {
-            return true;
-        }
-        self.access
-            .as_ref()
-            .is_some_and(|access| access.can_receive(update, &self.hub_url))
+    fn selects(&self, update: &UpdateView<'_>) -> bool {
+        MercureFilter::selects(self, update)
+    }
+
+    fn permits(&self, update: &UpdateView<'_>) -> bool {
+        !update.private()
+            || self
+                .access
+                .as_ref()
+                .is_some_and(|access| access.can_receive(update, &self.hub_url))
     }
 }
 
@@ -195,5 +214,20 @@ mod tests {
         assert!(!gets(&selection, &["/b/1/2"], false));
         assert!(!gets(&selection, &["https://other.example/b/1"], false));
         assert!(!gets(&selection, &["a"], true));
+    }
+
+    #[test]
+    fn equal_routing_means_equal_scan_groups_whatever_the_order() {
+        let one = selection_for("match=a&match_urlpattern=%2Fb%2F%3Aid&match=a");
+        let two = selection_for("match_urlpattern=%2Fb%2F%3Aid&match_exact=a");
+        assert_eq!(one.scan_group, two.scan_group);
+        assert!(one.scan_group.is_some());
+        let other = selection_for("match_urlpattern=%2Fb%2F%3Aid");
+        assert_ne!(one.scan_group, other.scan_group);
+        // The same text as another matcher type is another routing.
+        let exact = selection_for("match=%2Fb%2F%3Aid&match_urlpattern=%2Fc");
+        let pattern = selection_for("match_urlpattern=%2Fb%2F%3Aid&match=%2Fc");
+        assert_ne!(exact.scan_group, pattern.scan_group);
+        assert_eq!(selection_for("match=a").scan_group, None, "indexed: no group");
     }
 }

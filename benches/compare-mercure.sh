@@ -81,11 +81,10 @@ if [[ "$H2LOAD" != 0 ]]; then
     h2() {
         local label=$1
         shift
-        local rps
-        rps="$(h2load -c "$H2LOAD_C" -m "$H2LOAD_M" -n "$H2LOAD_N" "$@" | tee "$WORK/h2load-$label.out" \
-            | awk '/^finished in/ {print $4}')"
-        local ok
-        ok="$(awk '/^status codes:/ {print $3}' "$WORK/h2load-$label.out")"
+        local out="$WORK/h2load.out" rps ok
+        h2load -c "$H2LOAD_C" -m "$H2LOAD_M" -n "$H2LOAD_N" "$@" >"$out"
+        rps="$(awk '/^finished in/ {print $4}' "$out")"
+        ok="$(awk '/^status codes:/ {print $3}' "$out")"
         printf '  %-44s %10s req/s  (2xx: %s of %s)\n' "$label" "$rps" "$ok" "$H2LOAD_N"
     }
     echo "== publish requests/s, h2load -c $H2LOAD_C -m $H2LOAD_M -n $H2LOAD_N (${H2LOAD_C}×${H2LOAD_M} streams)"

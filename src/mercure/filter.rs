@@ -228,6 +228,10 @@ mod tests {
         let exact = selection_for("match=%2Fb%2F%3Aid&match_urlpattern=%2Fc");
         let pattern = selection_for("match_urlpattern=%2Fb%2F%3Aid&match=%2Fc");
         assert_ne!(exact.scan_group, pattern.scan_group);
-        assert_eq!(selection_for("match=a").scan_group, None, "indexed: no group");
+        assert_eq!(
+            selection_for("match=a").scan_group,
+            None,
+            "indexed: no group"
+        );
     }
 }

@@ -161,7 +161,9 @@ mod tests {
         assert_eq!(first[0].matcher.memo_key(), second[0].matcher.memo_key());
         assert_eq!(first[1].matcher.memo_key(), None);
         // Errors name the subscription parameter, as without the cache.
-        let err = cache.parse_subscription_query("match_urlpattern=(").unwrap_err();
+        let err = cache
+            .parse_subscription_query("match_urlpattern=(")
+            .unwrap_err();
         assert!(err.to_string().contains("match_urlpattern"), "{err}");
     }
 

@@ -207,6 +207,10 @@ pub struct PublishArgs {
     /// Reconnection time for clients, in milliseconds.
     #[arg(long)]
     pub retry: Option<u64>,
+    /// Bearer token, when publishing requires authorization (a static publish token or a
+    /// Mercure access token; `ssegate token` mints one).
+    #[arg(long, env = "SSEGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(flatten)]
     pub trust: TrustArgs,
 }
@@ -483,6 +487,7 @@ async fn publish(args: PublishArgs) -> Result<(), CliError> {
         event: args.event,
         id: args.id,
         retry_ms: args.retry,
+        token: args.token,
     };
     let id = client::publish(&args.url, data, &opts, &client_options(&args.trust)).await?;
     println!("{id}");

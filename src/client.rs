@@ -118,6 +118,9 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The bearer token cannot be sent in a header (control characters).
+    #[error("the token cannot be sent in an Authorization header")]
+    InvalidToken,
     /// The TLS configuration could not be built.
     #[error("could not build the TLS client configuration")]
     TlsConfig(#[source] rustls::Error),

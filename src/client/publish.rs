@@ -1,7 +1,7 @@
 //! `ssegate publish`: POST one event to a topic URL and report the id it was given.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method, Uri};
 
 use super::conn::{deadline, Connector};
@@ -19,6 +19,9 @@ pub struct PublishOptions {
     pub id: Option<String>,
     /// The reconnection time subscribers should use, in milliseconds (`retry:` field).
     pub retry_ms: Option<u64>,
+    /// A bearer token (static publish token or Mercure access token), for servers where
+    /// publishing requires authorization.
+    pub token: Option<String>,
 }
 
 /// POSTs `data` to `url` (for example `https://127.0.0.1:8443/events/news`) and returns the
@@ -50,6 +53,11 @@ pub async fn publish(
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if let Some(token) = &opts.token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ClientError::InvalidToken)?;
+        headers.insert(AUTHORIZATION, value);
+    }
     let response = connector
         .request(&target, Method::POST, headers, data)
         .await?;
@@ -91,6 +99,7 @@ mod tests {
             event: Some("greeting".into()),
             id: None,
             retry_ms: Some(1500),
+            token: Some("static-publish-token-0123".into()),
         };
         let url = server.url("/events/news?x=1");
         let id = publish(
@@ -111,6 +120,10 @@ mod tests {
         assert_eq!(request.body, "hello world");
         assert_eq!(request.headers["host"], server.authority());
         assert_eq!(request.headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(
+            request.headers["authorization"],
+            "Bearer static-publish-token-0123"
+        );
     }
 
     #[tokio::test]

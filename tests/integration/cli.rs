@@ -25,16 +25,16 @@ use tokio::{
 use crate::support::PATIENCE;
 
 /// What a finished command left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Finished {
     /// Asserts a failure with `code` (any non-zero code when `None`) and no panic, and
     /// returns standard error.
-    fn expect_failure(&self, code: Option<i32>) -> &str {
+    pub fn expect_failure(&self, code: Option<i32>) -> &str {
         match code {
             Some(code) => assert_eq!(self.status.code(), Some(code), "{}", self.stderr),
             None => assert!(
@@ -50,7 +50,7 @@ impl Finished {
 }
 
 /// `ssegate` with `cwd` as working directory, killed when dropped.
-fn ssegate(cwd: &Path) -> Command {
+pub fn ssegate(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssegate"));
     cmd.current_dir(cwd)
         .env_remove("RUST_LOG")
@@ -60,7 +60,7 @@ fn ssegate(cwd: &Path) -> Command {
 }
 
 /// Runs `ssegate args...` to completion within PATIENCE.
-async fn run(cwd: &Path, args: &[&str]) -> Finished {
+pub async fn run(cwd: &Path, args: &[&str]) -> Finished {
     let output = tokio::time::timeout(PATIENCE, ssegate(cwd).args(args).output())
         .await
         .unwrap_or_else(|_| panic!("`ssegate {}` did not finish in time", args.join(" ")))
@@ -72,11 +72,11 @@ async fn run(cwd: &Path, args: &[&str]) -> Finished {
     }
 }
 
-fn assert_no_panic(stderr: &str) {
+pub fn assert_no_panic(stderr: &str) {
     assert!(!stderr.contains("panicked"), "a panic: {stderr}");
 }
 
-fn path_str(path: &Path) -> &str {
+pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
 }
 
@@ -432,13 +432,13 @@ async fn serve_subscribe_publish_end_to_end_then_sigterm_exits_0() {
 
 /// A loopback port that was free a moment ago. (The child binds it itself; a race with
 /// another process is possible but shows up as a start-up failure naming the address.)
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
 /// Polls until `port` accepts connections; fails if the server exits or the deadline passes.
-async fn wait_for_port(server: &mut Child, port: u16, log: &dyn Fn() -> String) {
+pub async fn wait_for_port(server: &mut Child, port: u16, log: &dyn Fn() -> String) {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + PATIENCE;
     loop {

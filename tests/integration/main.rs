@@ -9,6 +9,7 @@ mod support;
 mod bad_input;
 mod browser;
 mod cli;
+mod cli_publish_auth;
 mod deploy;
 mod gateway;
 mod heartbeat;

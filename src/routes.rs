@@ -225,16 +225,10 @@ impl App {
             limits,
             last_event_id.as_deref(),
         );
-        let mut response = Response::new(ResponseBody::Sse(Box::new(body)));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        // nginx buffers proxied responses unless told otherwise.
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        headers.insert(REPLAY_HEADER, HeaderValue::from_static(replay));
+        let mut response = event_stream_response(ResponseBody::Sse(Box::new(body)));
+        response
+            .headers_mut()
+            .insert(REPLAY_HEADER, HeaderValue::from_static(replay));
         response
     }
 
@@ -339,6 +333,20 @@ where
             ),
         )
     })
+}
+
+/// A `200 text/event-stream` response with `body`, uncached and unbuffered by proxies.
+pub(crate) fn event_stream_response(body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx buffers proxied responses unless told otherwise.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// The client's address as the connection knows it (PROXY protocol, trusted proxies).

@@ -38,7 +38,7 @@ pub use subscribe::MercureStream;
 use crate::{
     body::ResponseBody,
     hub::Hub,
-    routes::{error, method_not_allowed},
+    routes::{error, method_not_allowed, read_text_body},
 };
 use auth::{
     bearer_from_headers, legacy_token_from_request, AuthError, PresentedToken, RemoteJwks,
@@ -290,6 +290,32 @@ impl Mercure {
             tracing::debug!(error = %e, source = ?token.source, "access token refused");
         })?;
         Ok(Some((access, token.source)))
+    }
+
+    /// Reads a form-encoded body (a publication, or a QUERY subscription's parameters):
+    /// 415 for another media type, then the size, time and UTF-8 checks of every body.
+    async fn read_form<B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+        what: &str,
+    ) -> Result<String, Response<ResponseBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(subscribe::is_form_content_type);
+        if !is_form {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{what} must be application/x-www-form-urlencoded"),
+            ));
+        }
+        let limit = self.shared.max_body_bytes;
+        read_text_body(body, headers, limit, self.shared.body_read_timeout).await
     }
 
     /// The URL of the protected resource metadata document, named in every challenge.

@@ -17,13 +17,13 @@ use super::{
     cors,
     matcher::{forbidden_char, form_pairs, WILDCARD},
     new_urn_uuid,
-    subscribe::{is_form_content_type, EARLIEST},
+    subscribe::EARLIEST,
     text_plain, Mercure, Protocol, Rejection,
 };
 use crate::{
     body::ResponseBody,
     hub::{PublishError, Update},
-    routes::{error, read_text_body},
+    routes::error,
     sse::EventFields,
 };
 
@@ -51,25 +51,7 @@ impl Mercure {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_form_content_type);
-        if !is_form {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "a publication must be application/x-www-form-urlencoded",
-            );
-        }
-        let text = match read_text_body(
-            body,
-            &parts.headers,
-            self.shared.max_body_bytes,
-            self.shared.body_read_timeout,
-        )
-        .await
-        {
+        let text = match self.read_form(&parts.headers, body, "a publication").await {
             Ok(text) => text,
             Err(response) => return response,
         };

@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 
 use super::{
@@ -22,7 +22,7 @@ use super::{
 use crate::{
     body::ResponseBody,
     hub::{Next, Resume, SubscribeError, Subscription},
-    routes::{error, read_text_body},
+    routes::{error, event_stream_response},
     sse::{EventSource, SseBody, StreamLimits},
 };
 
@@ -79,24 +79,9 @@ impl Mercure {
         // QUERY carries the parameters in a form body too (for matcher lists too long for a
         // URL); GET bodies have no meaning and are not read.
         let body_text = if parts.method.as_str() == "QUERY" {
-            let is_form = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(is_form_content_type);
-            if !is_form {
-                return error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "a QUERY subscription body must be application/x-www-form-urlencoded",
-                );
-            }
-            match read_text_body(
-                body,
-                &parts.headers,
-                self.shared.max_body_bytes,
-                self.shared.body_read_timeout,
-            )
-            .await
+            match self
+                .read_form(&parts.headers, body, "a QUERY subscription body")
+                .await
             {
                 Ok(text) => text,
                 Err(response) => return response,
@@ -256,14 +241,8 @@ impl Mercure {
             description,
         };
         let body = SseBody::new(stream, self.shared.heartbeat_interval, limits, None);
-        let mut response = Response::new(ResponseBody::Mercure(Box::new(body)));
+        let mut response = event_stream_response(ResponseBody::Mercure(Box::new(body)));
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         if let Some(cursor) = cursor {
             let field = match protocol {
                 Protocol::Current => LAST_EVENT_ID_FIELD,

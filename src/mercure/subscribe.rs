@@ -38,7 +38,6 @@ const LAST_EVENT_ID_FIELD: &str = "mercure-last-event-id";
 pub struct MercureStream {
     subscription: Subscription,
     _record: Option<Record>,
-    description: String,
 }
 
 /// Mercure streams report a gap with the `Mercure-Last-Event-ID` response field, not with an
@@ -55,7 +54,8 @@ impl EventSource for MercureStream {
     }
 
     fn describe(&self) -> String {
-        self.description.clone()
+        // Only exact topics are kept per stream (in the hub's index); patterns are shared.
+        format!("mercure, exact topics {:?}", self.subscription.topics())
     }
 }
 
@@ -184,20 +184,19 @@ impl Mercure {
             matchers,
             last_event_id,
         } = request;
-        let infos: Vec<SubscriptionInfo> = matchers
-            .iter()
-            .map(|(match_type, matcher)| SubscriptionInfo {
-                match_type: *match_type,
-                matcher: matcher.as_str().to_owned(),
-                payload: access
-                    .as_ref()
-                    .and_then(|a| a.payload_for(matcher.as_str(), &self.cache)),
-            })
-            .collect();
-        let description = format!(
-            "mercure {:?}",
-            infos.iter().map(|i| &i.matcher).collect::<Vec<_>>()
-        );
+        // What the subscription events and API describe, when the feature is on.
+        let infos: Option<Vec<SubscriptionInfo>> = self.registry.as_ref().map(|_| {
+            matchers
+                .iter()
+                .map(|(match_type, matcher)| SubscriptionInfo {
+                    match_type: *match_type,
+                    matcher: matcher.as_str().to_owned(),
+                    payload: access
+                        .as_ref()
+                        .and_then(|a| a.payload_for(matcher.as_str(), &self.cache)),
+                })
+                .collect()
+        });
         let selection = filter::selection(
             matchers.into_iter().map(|(_, m)| m).collect(),
             access.clone(),
@@ -223,7 +222,8 @@ impl Mercure {
         let record = self
             .registry
             .as_ref()
-            .map(|registry| registry.open(infos, protocol == Protocol::Legacy));
+            .zip(infos)
+            .map(|(registry, infos)| registry.open(infos, protocol == Protocol::Legacy));
         let mut lifetime = self.config.max_connection;
         if let Some(expires_at) = access.as_ref().and_then(|a| a.expires_at()) {
             let left = expires_at
@@ -238,7 +238,6 @@ impl Mercure {
         let stream = MercureStream {
             subscription,
             _record: record,
-            description,
         };
         let body = SseBody::new(stream, self.shared.heartbeat_interval, limits, None);
         let mut response = event_stream_response(ResponseBody::Mercure(Box::new(body)));

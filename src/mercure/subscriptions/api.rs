@@ -87,7 +87,7 @@ impl Mercure {
         let entries = registry.lock();
         let body = match query {
             Query::One { topic } => {
-                let Some(entry) = entries.get(&topic) else {
+                let Some(entry) = entries.get(topic.as_str()) else {
                     return error(StatusCode::NOT_FOUND, "no such subscription");
                 };
                 let mut doc = document(&topic, entry, true);

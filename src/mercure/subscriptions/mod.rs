@@ -43,7 +43,8 @@ pub struct SubscriptionInfo {
 #[derive(Debug, Clone)]
 struct Entry {
     info: SubscriptionInfo,
-    subscriber: String,
+    /// Shared by the entries of one connection.
+    subscriber: Arc<str>,
 }
 
 /// The open subscriptions, by topic.
@@ -52,14 +53,16 @@ pub struct Registry {
     hub: Arc<Hub>,
     /// `{hub path}/subscriptions`.
     base: String,
-    entries: Mutex<BTreeMap<String, Entry>>,
+    /// Keyed by topic; the key is shared with the connection's [`Record`] and with the
+    /// hub's history of subscription events.
+    entries: Mutex<BTreeMap<Arc<str>, Entry>>,
 }
 
 /// A connection's subscriptions: dropping it ends them (and says so).
 #[derive(Debug)]
 pub struct Record {
     registry: Arc<Registry>,
-    topics: Vec<String>,
+    topics: Vec<Arc<str>>,
 }
 
 impl Drop for Record {
@@ -81,13 +84,13 @@ impl Registry {
     /// Registers a connection's subscriptions and publishes their `active: true` events.
     /// Identical matchers of one connection are one subscription.
     pub fn open(self: &Arc<Self>, infos: Vec<SubscriptionInfo>, legacy: bool) -> Record {
-        let subscriber = new_urn_uuid();
-        let mut topics: Vec<String> = Vec::new();
+        let subscriber: Arc<str> = Arc::from(new_urn_uuid());
+        let mut topics: Vec<Arc<str>> = Vec::new();
         let mut opened = Vec::new();
         {
             let mut entries = self.lock();
             for info in infos {
-                let topic = self.topic_of(&info, &subscriber, legacy);
+                let topic: Arc<str> = Arc::from(self.topic_of(&info, &subscriber, legacy));
                 if topics.contains(&topic) {
                     continue;
                 }
@@ -109,13 +112,13 @@ impl Registry {
         }
     }
 
-    fn close(&self, topics: &[String]) {
-        let closed: Vec<(String, Value, bool)> = {
+    fn close(&self, topics: &[Arc<str>]) {
+        let closed: Vec<(Arc<str>, Value, bool)> = {
             let mut entries = self.lock();
             topics
                 .iter()
                 .filter_map(|topic| {
-                    let entry = entries.remove(topic)?;
+                    let entry = entries.remove(&**topic)?;
                     let legacy = entry.info.match_type.is_none();
                     Some((topic.clone(), document(topic, &entry, false), legacy))
                 })
@@ -127,14 +130,14 @@ impl Registry {
     }
 
     /// Publishes a subscription event: private, with the reserved `mercure` type (1.0).
-    fn announce(&self, topic: &str, doc: &Value, legacy: bool) {
+    fn announce(&self, topic: &Arc<str>, doc: &Value, legacy: bool) {
         let event_type = (!legacy).then(|| super::publish::RESERVED_TYPE.to_owned());
         let Ok(fields) = EventFields::new(event_type, None) else {
             return;
         };
         let data = doc.to_string();
         let update = Update {
-            topics: vec![Arc::from(topic)],
+            topics: vec![topic.clone()],
             private: true,
             id: Some(new_urn_uuid()),
             unique_id: false,
@@ -162,7 +165,7 @@ impl Registry {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<Arc<str>, Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -175,7 +178,7 @@ fn document(topic: &str, entry: &Entry, active: bool) -> Value {
             "type": "subscription",
             "match_type": match_type,
             "match": entry.info.matcher,
-            "subscriber": entry.subscriber,
+            "subscriber": &*entry.subscriber,
             "active": active,
         }),
         None => json!({
@@ -183,7 +186,7 @@ fn document(topic: &str, entry: &Entry, active: bool) -> Value {
             "id": topic,
             "type": "Subscription",
             "topic": entry.info.matcher,
-            "subscriber": entry.subscriber,
+            "subscriber": &*entry.subscriber,
             "active": active,
         }),
     };

@@ -2,9 +2,18 @@
 //! says at startup that publishing requires authorization, refuses an anonymous
 //! `ssegate publish`, and takes one with a token minted by `ssegate token`.
 
-use std::process::Stdio;
+use std::{path::Path, process::Stdio};
 
-use crate::cli::{assert_no_panic, free_port, path_str, run, ssegate, wait_for_port};
+use crate::cli::{assert_no_panic, free_port, path_str, run, ssegate, wait_for_port, Finished};
+
+/// `ssegate publish {url} hello`, trusting the CA `ca`, with `--token` if one is given.
+async fn publish(cwd: &Path, url: &str, ca: &Path, token: Option<&str>) -> Finished {
+    let mut args = vec!["publish", url, "hello", "--cacert", path_str(ca)];
+    if let Some(token) = token {
+        args.extend(["--token", token]);
+    }
+    run(cwd, &args).await
+}
 
 #[cfg(unix)]
 #[tokio::test]
@@ -45,11 +54,7 @@ async fn a_public_listener_requires_tokens_says_so_and_takes_minted_ones() {
     );
 
     let url = format!("https://localhost:{port}/events/cli");
-    let anonymous = run(
-        tmp.path(),
-        &["publish", &url, "hello", "--cacert", path_str(&ca)],
-    )
-    .await;
+    let anonymous = publish(tmp.path(), &url, &ca, None).await;
     let stderr = anonymous.expect_failure(None);
     assert!(stderr.contains("401"), "{stderr}");
 
@@ -71,35 +76,11 @@ async fn a_public_listener_requires_tokens_says_so_and_takes_minted_ones() {
     .await;
     assert!(minted.status.success(), "{}", minted.stderr);
     let token = minted.stdout.trim();
-    let published = run(
-        tmp.path(),
-        &[
-            "publish",
-            &url,
-            "hello",
-            "--cacert",
-            path_str(&ca),
-            "--token",
-            token,
-        ],
-    )
-    .await;
+    let published = publish(tmp.path(), &url, &ca, Some(token)).await;
     assert!(published.status.success(), "{}", published.stderr);
     // The token grants `cli` only.
     let other = format!("https://localhost:{port}/events/other");
-    let refused = run(
-        tmp.path(),
-        &[
-            "publish",
-            &other,
-            "hello",
-            "--cacert",
-            path_str(&ca),
-            "--token",
-            token,
-        ],
-    )
-    .await;
+    let refused = publish(tmp.path(), &other, &ca, Some(token)).await;
     let stderr = refused.expect_failure(None);
     assert!(stderr.contains("403"), "{stderr}");
 

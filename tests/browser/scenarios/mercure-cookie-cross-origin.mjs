@@ -21,6 +21,7 @@
 // (`{url, sent, blockedReasons}`); and DevTools' record of the EventSources' responses
 // (`{url, status, protocol, headers}`).
 
+import { installPageHelpers } from '../page-helpers.mjs';
 import { recordProtocols } from '../protocols.mjs';
 
 export async function run(page, env) {
@@ -42,16 +43,11 @@ export async function run(page, env) {
     ]);
     const protocols = await recordProtocols(page);
     const cookies = await recordCookies(page, env.cookieName);
+    await installPageHelpers(page, env);
     const result = await page
         .evaluate(
-        async ({ hubUrl, match, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ hubUrl, match }) => {
+            const { within, opened } = globalThis.pageHelpers;
             const url = new URL(hubUrl);
             for (const m of match) url.searchParams.append('match', m);
             const subscribeUrl = url.href;
@@ -67,23 +63,14 @@ export async function run(page, env) {
                 });
                 return { done, soFar: () => JSON.stringify(data) };
             };
-            const opened = (name, es) =>
-                within(
-                    `${name} EventSource open`,
-                    new Promise((resolve, reject) => {
-                        es.onopen = resolve;
-                        es.onerror = () =>
-                            reject(new Error(`${name} EventSource ${subscribeUrl} failed (readyState ${es.readyState})`));
-                    }),
-                );
             const credentialedEs = new EventSource(subscribeUrl, { withCredentials: true });
             const anonymousEs = new EventSource(subscribeUrl);
             try {
                 const credentialedMessages = collect(credentialedEs, 2);
                 const anonymousMessages = collect(anonymousEs, 1);
                 await Promise.all([
-                    opened('credentialed', credentialedEs),
-                    opened('anonymous', anonymousEs),
+                    opened(credentialedEs, 'credentialed EventSource', subscribeUrl),
+                    opened(anonymousEs, 'anonymous EventSource', subscribeUrl),
                 ]);
                 // The test publishes once both subscriptions are open at the hub.
                 const [credentialed, anonymous] = await Promise.all([
@@ -101,7 +88,7 @@ export async function run(page, env) {
                 anonymousEs.close();
             }
         },
-        { hubUrl: env.hubUrl, match: JSON.parse(env.match), waitMs: Number(env.waitMs ?? 10000) },
+        { hubUrl: env.hubUrl, match: JSON.parse(env.match) },
         )
         .catch((err) => {
             throw new Error(`${err.message}\ncookie per EventSource request: ${JSON.stringify(cookies.sent())}`);

@@ -8,17 +8,14 @@
 // Returns `{crossOrigin: {opened, errored, readyState}, fetchError, sameOriginOpened,
 // pageOrigin}`.
 
+import { installPageHelpers } from '../page-helpers.mjs';
+
 export async function run(page, env) {
     if (!env.hubUrl || !env.match) throw new Error('env.hubUrl and env.match are required');
+    await installPageHelpers(page, env);
     return page.evaluate(
-        async ({ hubUrl, match, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ hubUrl, match }) => {
+            const { within } = globalThis.pageHelpers;
             const url = new URL(hubUrl);
             url.searchParams.append('match', match);
             const sameOriginUrl = new URL(url.pathname + url.search, location.href).href;
@@ -63,6 +60,6 @@ export async function run(page, env) {
                 control.close();
             }
         },
-        { hubUrl: env.hubUrl, match: env.match, waitMs: Number(env.waitMs ?? 10000) },
+        { hubUrl: env.hubUrl, match: env.match },
     );
 }

@@ -11,6 +11,7 @@
 // preflights, protocols}`: `preflights` are the statuses DevTools saw for the OPTIONS
 // requests, `protocols` those of the two requests.
 
+import { installPageHelpers } from '../page-helpers.mjs';
 import { recordProtocols } from '../protocols.mjs';
 
 export async function run(page, env) {
@@ -18,15 +19,10 @@ export async function run(page, env) {
         if (!env[key]) throw new Error(`env.${key} is required`);
     }
     const protocols = await recordProtocols(page);
+    await installPageHelpers(page, env);
     const result = await page.evaluate(
-        async ({ hubUrl, topic, subscriberToken, publisherToken, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ hubUrl, topic, subscriberToken, publisherToken }) => {
+            const { within } = globalThis.pageHelpers;
             const subscribeUrl = `${hubUrl}?match=${encodeURIComponent(topic)}`;
             const controller = new AbortController();
             try {
@@ -93,7 +89,6 @@ export async function run(page, env) {
             topic: env.topic,
             subscriberToken: env.subscriberToken,
             publisherToken: env.publisherToken,
-            waitMs: Number(env.waitMs ?? 10000),
         },
     );
     const responses = protocols.responses();

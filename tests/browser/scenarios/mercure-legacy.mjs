@@ -11,33 +11,22 @@
 // order, the ids the hub answered to each publication, the EventSource's URL and the
 // protocol its response came over.
 
+import { installPageHelpers } from '../page-helpers.mjs';
 import { recordProtocols } from '../protocols.mjs';
 
 export async function run(page, env) {
     const protocols = await recordProtocols(page);
+    await installPageHelpers(page, env);
     const result = await page.evaluate(
-        async ({ selector, cookieToken, publishToken, updates, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ selector, cookieToken, publishToken, updates }) => {
+            const { within, opened } = globalThis.pageHelpers;
             const hub = '/.well-known/mercure';
             document.cookie = `mercureAuthorization=${cookieToken}; Path=${hub}; Secure; SameSite=Strict`;
             const path = `${hub}?topic=${encodeURIComponent(selector)}`;
             const url = new URL(path, location.href).href;
             const es = new EventSource(path);
             try {
-                await within(
-                    'EventSource open',
-                    new Promise((resolve, reject) => {
-                        es.onopen = resolve;
-                        es.onerror = () =>
-                            reject(new Error(`EventSource ${path} failed (readyState ${es.readyState})`));
-                    }),
-                );
+                await opened(es, 'EventSource', path);
                 // Listen before publishing: an event may arrive before fetch resolves.
                 const last = updates[updates.length - 1].data;
                 const received = [];
@@ -73,7 +62,6 @@ export async function run(page, env) {
             cookieToken: env.cookieToken,
             publishToken: env.publishToken,
             updates: JSON.parse(env.updates),
-            waitMs: Number(env.waitMs ?? 10000),
         },
     );
     return { ...result, eventSourceProtocol: protocols.protocolOf(result.url, 'EventSource') };

@@ -11,20 +11,16 @@
 // lastEventId, type}`), and the protocols (DevTools: "h2", "http/1.1") of the EventSource's
 // response and of every fetch to the hub.
 
+import { installPageHelpers } from '../page-helpers.mjs';
 import { recordProtocols } from '../protocols.mjs';
 
 export async function run(page, env) {
     if (!env.topic || !env.token) throw new Error('env.topic and env.token are required');
     const protocols = await recordProtocols(page);
+    await installPageHelpers(page, env);
     const result = await page.evaluate(
-        async ({ topic, token, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ topic, token }) => {
+            const { within, opened } = globalThis.pageHelpers;
             const hubUrl = new URL('/.well-known/mercure', location.href).href;
             const subscribeUrl = `${hubUrl}?match=${encodeURIComponent(topic)}`;
             const es = new EventSource(subscribeUrl);
@@ -52,14 +48,7 @@ export async function run(page, env) {
                 };
             };
             try {
-                await within(
-                    'EventSource open',
-                    new Promise((resolve, reject) => {
-                        es.onopen = resolve;
-                        es.onerror = () =>
-                            reject(new Error(`EventSource ${subscribeUrl} failed (readyState ${es.readyState})`));
-                    }),
-                );
+                await opened(es, 'EventSource', subscribeUrl);
                 // Publicly visible if it got through: it would then be the first message.
                 const unauthorized = await publish(
                     [['topic', topic], ['data', 'published without a token']],
@@ -79,7 +68,7 @@ export async function run(page, env) {
                 es.close();
             }
         },
-        { topic: env.topic, token: env.token, waitMs: Number(env.waitMs ?? 10000) },
+        { topic: env.topic, token: env.token },
     );
     return {
         ...result,

@@ -6,31 +6,20 @@
 // Returns `{data, protocol, eventSourceProtocol}`: the event's data, the fetch's
 // `nextHopProtocol` (Resource Timing) and the protocol the EventSource's response came over.
 
+import { installPageHelpers } from '../page-helpers.mjs';
 import { recordProtocols } from '../protocols.mjs';
 
 export async function run(page, env) {
     const path = `/events/${env.topic ?? 'browser-test'}`;
     const protocols = await recordProtocols(page);
+    await installPageHelpers(page, env);
     const result = await page.evaluate(
-        async ({ path, body, waitMs }) => {
-            const within = (what, promise) =>
-                Promise.race([
-                    promise,
-                    new Promise((_, reject) =>
-                        setTimeout(() => reject(new Error(`no ${what} within ${waitMs} ms`)), waitMs),
-                    ),
-                ]);
+        async ({ path, body }) => {
+            const { within, opened } = globalThis.pageHelpers;
             const url = new URL(path, location.href).href;
             const es = new EventSource(path);
             try {
-                await within(
-                    'EventSource open',
-                    new Promise((resolve, reject) => {
-                        es.onopen = resolve;
-                        es.onerror = () =>
-                            reject(new Error(`EventSource ${path} failed (readyState ${es.readyState})`));
-                    }),
-                );
+                await opened(es, 'EventSource', path);
                 // Listen before publishing: the event may arrive before fetch resolves.
                 const message = new Promise((resolve) => {
                     es.onmessage = (event) => resolve(event.data);
@@ -52,7 +41,7 @@ export async function run(page, env) {
                 es.close();
             }
         },
-        { path, body: env.body ?? 'hello from chromium', waitMs: Number(env.waitMs ?? 10000) },
+        { path, body: env.body ?? 'hello from chromium' },
     );
     return {
         data: result.data,

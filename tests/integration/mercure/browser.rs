@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
 use serde_json::{json, Value};
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::support::{
     browser::run_scenario,
-    mercure::{self, all_access, detail, hub_url, publish, token},
+    mercure::{self, all_access, grant, hub_url, publish_ok},
     TestServer, PATIENCE,
 };
 
@@ -22,20 +21,12 @@ const GRANTED: &str = "https://example.com/browser/orders/mine";
 /// One it may not.
 const OTHER: &str = "https://example.com/browser/orders/theirs";
 
-/// A publisher's token for [`TOPIC`] only.
-fn publisher_token(server: &TestServer) -> String {
-    token(
-        &hub_url(server),
-        json!([detail(&["publish"], &[(TOPIC, "exact")])]),
-        Duration::from_secs(600),
-    )
-}
-
 #[tokio::test]
 async fn same_origin_page_publishes_with_a_bearer_token_and_never_sees_the_private_update() {
     let server = mercure::start(|raw| raw.hub.publish_auth = "required".into()).await;
     let page = format!("https://localhost:{}/", server.addr.port());
-    let token = publisher_token(&server);
+    // A publisher's token for TOPIC only.
+    let token = grant(&server, &["publish"], &[(TOPIC, "exact")]);
     let result = run_scenario(
         &server,
         "mercure-same-origin.mjs",
@@ -143,11 +134,7 @@ async fn wait_for_subscriptions(server: &TestServer, n: u64) {
 async fn cross_origin_event_source_with_credentials_receives_what_the_cookie_grants() {
     let servers = TwoOrigins::start().await;
     let hub = servers.hub_url();
-    let cookie_token = token(
-        &hub,
-        json!([detail(&["subscribe"], &[(GRANTED, "exact")])]),
-        Duration::from_secs(600),
-    );
+    let cookie_token = grant(&servers.hub, &["subscribe"], &[(GRANTED, "exact")]);
     let match_both = json!([GRANTED, OTHER]).to_string();
     let page = format!("{}/healthz", servers.app_origin);
     let env = [
@@ -175,9 +162,7 @@ async fn cross_origin_event_source_with_credentials_receives_what_the_cookie_gra
             ],
             &[("topic", OTHER), ("data", "public marker")],
         ] {
-            let (status, _, body) =
-                publish(&mut client, "/.well-known/mercure", Some(&writer), fields).await;
-            assert_eq!(status, StatusCode::OK, "{fields:?}: {body}");
+            publish_ok(&mut client, Some(&writer), fields).await;
         }
     };
     let (result, ()) = timeout(PATIENCE * 2, async { tokio::join!(scenario, publisher) })
@@ -263,16 +248,8 @@ async fn origin_not_on_the_allowlist_cannot_read_the_hub() {
 async fn cross_origin_fetch_with_bearer_tokens_is_preflighted_and_streams_private_updates() {
     let servers = TwoOrigins::start().await;
     let hub = servers.hub_url();
-    let subscriber = token(
-        &hub,
-        json!([detail(&["subscribe"], &[(GRANTED, "exact")])]),
-        Duration::from_secs(600),
-    );
-    let publisher = token(
-        &hub,
-        json!([detail(&["publish"], &[(GRANTED, "exact")])]),
-        Duration::from_secs(600),
-    );
+    let subscriber = grant(&servers.hub, &["subscribe"], &[(GRANTED, "exact")]);
+    let publisher = grant(&servers.hub, &["publish"], &[(GRANTED, "exact")]);
     let result = run_scenario(
         &servers.app,
         "mercure-cross-origin-fetch.mjs",

@@ -16,7 +16,7 @@ use serde_json::json;
 use ssegate::mercure::config::{RawIssuer, RawKey};
 
 use crate::support::{
-    mercure::{self, detail, hub_url, publish, ISSUER},
+    mercure::{self, claims, detail, hub_url, now, publish, HUB, ISSUER, TTL},
     TestServer,
 };
 
@@ -35,15 +35,11 @@ impl EcKey {
     }
 
     fn sign(&self, server: &TestServer) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let claims = json!({
-            "iss": ISSUER, "aud": hub_url(server), "sub": "urn:example:key-test",
-            "client_id": ISSUER, "iat": now, "exp": now + 600, "jti": "urn:example:jti",
-            "authorization_details": [detail(&["publish"], &[("*", "exact")])],
-        });
+        let claims = claims(
+            &hub_url(server),
+            json!([detail(&["publish"], &[("*", "exact")])]),
+            now() + TTL.as_secs(),
+        );
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(self.kid.into());
@@ -78,9 +74,7 @@ async fn hub_with(key: RawKey) -> TestServer {
 async fn publish_status(server: &TestServer, token: &str) -> StatusCode {
     let mut client = server.h2().await;
     let pairs = [("topic", "https://example.com/keys"), ("data", "x")];
-    publish(&mut client, "/.well-known/mercure", Some(token), &pairs)
-        .await
-        .0
+    publish(&mut client, HUB, Some(token), &pairs).await.0
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {

@@ -6,49 +6,29 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 
 use crate::support::{
-    mercure::{self, form, publish, subscribe_path},
-    read_all, Client, SseStream, TestServer,
+    mercure::{self, form, publish, send, subscribe, Answer, Pairs, FORM, HUB},
+    Client, TestServer,
 };
-
-const HUB: &str = "/.well-known/mercure";
-const FORM: &str = "application/x-www-form-urlencoded";
-
-/// Form `(name, value)` pairs.
-type Pairs<'a> = &'a [(&'a str, &'a str)];
 
 /// POSTs `body` as it is to the hub, with `content_type` if given.
 async fn post_raw(
     client: &mut Client,
     content_type: Option<&str>,
     body: impl Into<Bytes>,
-) -> (StatusCode, HeaderMap, String) {
-    let mut builder = Request::builder().method("POST").uri(HUB);
-    if let Some(content_type) = content_type {
-        builder = builder.header("content-type", content_type);
-    }
-    let response = client
-        .send(builder.body(Full::new(body.into())).expect("request"))
-        .await;
-    let headers = response.headers().clone();
-    let (status, body) = read_all(response).await;
-    (status, headers, body)
-}
-
-/// A Mercure stream on the given `match` values.
-async fn subscribe(client: &mut Client, topics: &[&str]) -> SseStream {
-    let pairs: Vec<(&str, &str)> = topics.iter().map(|t| ("match", *t)).collect();
-    client.subscribe(&subscribe_path(&pairs)).await
+) -> Answer {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
+    send(client, "POST", HUB, &headers, body).await
 }
 
 /// Publishes `pairs` anonymously and expects a 200; returns the update's id.
 async fn publish_ok(client: &mut Client, pairs: &[(&str, &str)]) -> String {
-    let (status, _, body) = publish(client, HUB, None, pairs).await;
-    assert_eq!(status, StatusCode::OK, "publish {pairs:?}: {body}");
-    body
+    mercure::publish_ok(client, None, pairs).await
 }
 
 /// The server the tests of this module share the shape of: the test keys, the default

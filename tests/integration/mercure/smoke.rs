@@ -3,7 +3,9 @@
 
 use http::StatusCode;
 
-use crate::support::mercure::{self, all_access, detail, hub_url, publish, subscribe_path, token};
+use crate::support::mercure::{
+    self, all_access, get_with, grant, open, publish, publish_ok, subscribe_path, HUB,
+};
 
 #[tokio::test]
 async fn publish_then_receive_public_and_private_updates() {
@@ -11,26 +13,19 @@ async fn publish_then_receive_public_and_private_updates() {
     let mut client = server.h2().await;
     let topic = "https://example.com/books/1";
     let mut anonymous = client.subscribe(&subscribe_path(&[("match", topic)])).await;
-    let reader = token(
-        &hub_url(&server),
-        serde_json::json!([detail(
-            &["subscribe"],
-            &[("https://example.com/books/:id", "urlpattern")]
-        )]),
-        std::time::Duration::from_secs(600),
-    );
-    let req = mercure::get_with(
-        &subscribe_path(&[("match_urlpattern", "https://example.com/books/:id")]),
-        &[("authorization", &format!("Bearer {reader}"))],
-    );
-    let response = client.send(req).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut authorized = crate::support::SseStream::new(response);
+    let books = "https://example.com/books/:id";
+    let reader = grant(&server, &["subscribe"], &[(books, "urlpattern")]);
+    let path = subscribe_path(&[("match_urlpattern", books)]);
+    let mut authorized = open(
+        &mut client,
+        mercure::authorized(get_with(&path, &[]), Some(&reader)),
+    )
+    .await;
 
     let writer = all_access(&server, &["publish"]);
     let (status, headers, id) = publish(
         &mut client,
-        "/.well-known/mercure",
+        HUB,
         Some(&writer),
         &[("topic", topic), ("data", "private one"), ("private", "on")],
     )
@@ -38,14 +33,12 @@ async fn publish_then_receive_public_and_private_updates() {
     assert_eq!(status, StatusCode::OK, "{id}");
     assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
     assert!(id.starts_with("urn:uuid:"), "{id}");
-    let (status, _, public_id) = publish(
+    let public_id = publish_ok(
         &mut client,
-        "/.well-known/mercure",
         Some(&writer),
         &[("topic", topic), ("data", "public one")],
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
 
     let first = authorized.next().await.unwrap();
     assert_eq!(

@@ -5,8 +5,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{header::AUTHORIZATION, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use ssegate::{
@@ -14,7 +15,7 @@ use ssegate::{
     mercure::config::{RawIssuer, RawKey},
 };
 
-use super::{read_all, Client, TestServer};
+use super::{read_all, Client, SseStream, TestServer};
 
 /// The issuer of test tokens.
 pub const ISSUER: &str = "https://app.example.test";
@@ -24,6 +25,19 @@ pub const SECRET: &str = "test-secret-for-mercure-tokens-0123456789";
 pub const LEGACY_SECRET: &str = "legacy-secret-for-mercure-tokens-0123456789";
 /// The authorization detail type.
 pub const DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
+/// The hub's path (the default hub URL's).
+pub const HUB: &str = "/.well-known/mercure";
+/// The media type of publications.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+/// How long the tokens tests mint are valid, unless a test says otherwise.
+pub const TTL: Duration = Duration::from_secs(600);
+
+/// Header or form `(name, value)` pairs.
+pub type Pairs<'a> = &'a [(&'a str, &'a str)];
+/// A response read whole: status, headers and body text.
+pub type Answer = (StatusCode, HeaderMap, String);
+
+// --- Servers ---------------------------------------------------------------------------
 
 /// Starts a server whose Mercure hub trusts [`ISSUER`] with [`SECRET`] (and pre-1.0 tokens
 /// signed with [`LEGACY_SECRET`]), then applies `tweak`.
@@ -47,34 +61,42 @@ pub async fn start(tweak: impl FnOnce(&mut RawConfig)) -> TestServer {
 
 /// The hub URL of a server started with the default `hub_url` (the `aud` tokens need).
 pub fn hub_url(server: &TestServer) -> String {
-    format!(
-        "https://localhost:{}/.well-known/mercure",
-        server.addr.port()
-    )
+    format!("https://localhost:{}{HUB}", server.addr.port())
 }
 
-fn now() -> u64 {
+// --- Tokens ----------------------------------------------------------------------------
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
 }
 
-/// A 1.0 access token (`typ: at+jwt`, HS256 with [`SECRET`]) for `audience` carrying the
-/// given authorization details, valid for `ttl`.
-pub fn token(audience: &str, details: Value, ttl: Duration) -> String {
-    let now = now();
-    let claims = json!({
+/// The claims of a 1.0 access token from [`ISSUER`] for `audience`, carrying the given
+/// authorization details, expiring at `exp` (seconds since the epoch).
+pub fn claims(audience: &str, details: Value, exp: u64) -> Value {
+    json!({
         "iss": ISSUER,
         "aud": audience,
         "sub": "urn:uuid:00000000-0000-4000-8000-000000000001",
         "client_id": ISSUER,
-        "iat": now,
-        "exp": now + ttl.as_secs(),
+        "iat": now(),
+        "exp": exp,
         "jti": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
         "authorization_details": details,
-    });
-    sign(&claims, "at+jwt", SECRET)
+    })
+}
+
+/// A 1.0 access token (`typ: at+jwt`, HS256 with [`SECRET`]) for `audience` carrying the
+/// given authorization details, valid for `ttl`.
+pub fn token(audience: &str, details: Value, ttl: Duration) -> String {
+    sign(
+        &claims(audience, details, now() + ttl.as_secs()),
+        "at+jwt",
+        SECRET,
+    )
 }
 
 /// Signs `claims` with HS256 and the given `typ` header.
@@ -101,23 +123,87 @@ pub fn detail(actions: &[&str], topics: &[(&str, &str)]) -> Value {
     })
 }
 
+/// A token for `server` granting `actions` on `topics` (`(match, match_type)`), valid for
+/// [`TTL`].
+pub fn grant(server: &TestServer, actions: &[&str], topics: &[(&str, &str)]) -> String {
+    token(&hub_url(server), json!([detail(actions, topics)]), TTL)
+}
+
 /// A token for `server` granting `actions` on everything (`*`).
 pub fn all_access(server: &TestServer, actions: &[&str]) -> String {
-    token(
-        &hub_url(server),
-        json!([detail(actions, &[("*", "exact")])]),
-        Duration::from_secs(600),
+    grant(server, actions, &[("*", "exact")])
+}
+
+/// A pre-1.0 token: `claims` in a plain JWT signed with [`LEGACY_SECRET`].
+pub fn legacy_sign(claims: &Value) -> String {
+    sign(claims, "JWT", LEGACY_SECRET)
+}
+
+/// A pre-1.0 token with the `mercure` claim, valid for [`TTL`].
+pub fn legacy_token(mercure: Value) -> String {
+    legacy_sign(&json!({ "mercure": mercure, "exp": now() + TTL.as_secs() }))
+}
+
+/// The `Authorization` header value that presents `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The `WWW-Authenticate` challenge of an answer.
+pub fn challenge(headers: &HeaderMap) -> &str {
+    headers
+        .get("www-authenticate")
+        .expect("a WWW-Authenticate challenge")
+        .to_str()
+        .expect("visible ASCII")
+}
+
+/// The protected resource metadata URL of a server with the default `hub_url`.
+pub fn metadata_url(server: &TestServer) -> String {
+    format!(
+        "https://localhost:{}/.well-known/oauth-protected-resource{HUB}",
+        server.addr.port()
     )
 }
 
-/// A pre-1.0 token: a plain JWT with the `mercure` claim, signed with [`LEGACY_SECRET`].
-pub fn legacy_token(mercure: Value) -> String {
-    sign(
-        &json!({ "mercure": mercure, "exp": now() + 600 }),
-        "JWT",
-        LEGACY_SECRET,
+/// The challenge a 401 without a token must carry, exactly.
+pub fn bare_challenge(server: &TestServer) -> String {
+    format!(
+        "Bearer realm=\"mercure\", resource_metadata=\"{}\"",
+        metadata_url(server)
     )
 }
+
+/// Asserts an RFC 6750 answer: the status, and a challenge with `error` and the metadata URL.
+pub fn assert_challenge(
+    server: &TestServer,
+    case: &str,
+    (got, headers, body): &Answer,
+    status: StatusCode,
+    error: &str,
+) {
+    assert_eq!(*got, status, "{case}: {body}");
+    let challenge = challenge(headers);
+    assert!(
+        challenge.starts_with("Bearer realm=\"mercure\""),
+        "{case}: {challenge}"
+    );
+    assert!(
+        challenge.contains(&format!("error=\"{error}\"")),
+        "{case}: {challenge}"
+    );
+    let metadata = format!("resource_metadata=\"{}\"", metadata_url(server));
+    assert!(challenge.contains(&metadata), "{case}: {challenge}");
+}
+
+/// Asserts a 401 whose challenge says `error="invalid_token"`.
+pub fn assert_invalid_token((status, headers, body): &Answer) {
+    assert_eq!(*status, StatusCode::UNAUTHORIZED, "{body}");
+    let challenge = challenge(headers);
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+// --- Requests --------------------------------------------------------------------------
 
 /// `application/x-www-form-urlencoded` text of `pairs`.
 pub fn form(pairs: &[(&str, &str)]) -> String {
@@ -126,40 +212,112 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-/// POSTs a publication (form `pairs`) to `path` with an optional bearer token; returns
-/// status, headers and body.
-pub async fn publish(
-    client: &mut Client,
+/// The subscription URL path for 1.0 matcher parameters.
+pub fn subscribe_path(pairs: &[(&str, &str)]) -> String {
+    format!("{HUB}?{}", form(pairs))
+}
+
+/// `method path` with `headers` and `body`.
+pub fn request_with(
+    method: &str,
     path: &str,
-    token: Option<&str>,
-    pairs: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    let mut builder = Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
     }
-    let req = builder
-        .body(Full::new(Bytes::from(form(pairs))))
-        .expect("request");
-    let response = client.send(req).await;
+    builder.body(Full::new(body.into())).expect("request")
+}
+
+/// A GET with extra headers.
+pub fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    request_with("GET", path, headers, Bytes::new())
+}
+
+/// `req` presenting `token` in the `Authorization` header, if there is one.
+pub fn authorized(mut req: Request<Full<Bytes>>, token: Option<&str>) -> Request<Full<Bytes>> {
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&bearer(token)).expect("header value");
+        req.headers_mut().append(AUTHORIZATION, value);
+    }
+    req
+}
+
+/// Reads `response` whole.
+pub async fn read_answer(response: Response<Incoming>) -> Answer {
     let headers = response.headers().clone();
     let (status, body) = read_all(response).await;
     (status, headers, body)
 }
 
-/// A GET with extra headers.
-pub fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method("GET").uri(path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(Full::new(Bytes::new())).expect("request")
+/// Sends `req` and reads the response whole.
+pub async fn answer(client: &mut Client, req: Request<Full<Bytes>>) -> Answer {
+    read_answer(client.send(req).await).await
 }
 
-/// The subscription URL path for 1.0 matcher parameters.
-pub fn subscribe_path(pairs: &[(&str, &str)]) -> String {
-    format!("/.well-known/mercure?{}", form(pairs))
+/// Sends `method path` with `headers` and `body`, and reads the response whole.
+pub async fn send(
+    client: &mut Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    answer(client, request_with(method, path, headers, body)).await
+}
+
+/// POSTs a publication (form `pairs`) to `path` with extra request `headers`.
+pub async fn publish_with(
+    client: &mut Client,
+    path: &str,
+    headers: &[(&str, &str)],
+    pairs: &[(&str, &str)],
+) -> Answer {
+    let mut all = vec![("content-type", FORM)];
+    all.extend_from_slice(headers);
+    send(client, "POST", path, &all, form(pairs)).await
+}
+
+/// POSTs a publication (form `pairs`) to `path` with an optional bearer token.
+pub async fn publish(
+    client: &mut Client,
+    path: &str,
+    token: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Answer {
+    let auth = token.map(bearer);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    publish_with(client, path, &headers, pairs).await
+}
+
+/// Publishes `pairs` to the hub with an optional bearer token and expects a 200; returns
+/// the update's id.
+pub async fn publish_ok(
+    client: &mut Client,
+    token: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> String {
+    let (status, _, body) = publish(client, HUB, token, pairs).await;
+    assert_eq!(status, StatusCode::OK, "publish {pairs:?}: {body}");
+    body
+}
+
+/// Opens a stream with `req`, which must be answered 200.
+pub async fn open(client: &mut Client, req: Request<Full<Bytes>>) -> SseStream {
+    let uri = req.uri().clone();
+    let response = client.send(req).await;
+    let status = response.status();
+    if status != StatusCode::OK {
+        let (_, body) = read_all(response).await;
+        panic!("subscribe {uri}: {status} {body}");
+    }
+    SseStream::new(response)
+}
+
+/// An anonymous stream on `match` values.
+pub async fn subscribe(client: &mut Client, topics: &[&str]) -> SseStream {
+    let pairs: Vec<(&str, &str)> = topics.iter().map(|t| ("match", *t)).collect();
+    client.subscribe(&subscribe_path(&pairs)).await
 }

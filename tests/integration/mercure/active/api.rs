@@ -3,18 +3,17 @@
 //! grant each path needs, the `Link` header exposed to CORS clients, and the cursor: passed back
 //! as `Last-Event-ID` it loses no event, and it stays well-formed whatever the ids.
 
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{
     api_get, api_ok, assert_next_is_marker, document, documents_by_match, encoded_subscriber,
-    link_cursor, listed, next_foreign, open, payload_token, publish_public, sorted,
-    subscribe_token, ttl, watcher_token, API, BOOKS, BOOKS_ENCODED, MARKER, ODD, ODD_ENCODED,
-    PREFIX, WATCH,
+    link_cursor, listed, next_foreign, open, open_payload_subscriber, open_watcher, publish_public,
+    sorted, subscribe_token, API, BOOKS, BOOKS_ENCODED, MARKER, ODD, ODD_ENCODED, PREFIX, WATCH,
 };
-use crate::support::{
-    mercure::{self, all_access, detail, get_with, hub_url, publish, token},
-    read_all,
+use crate::support::mercure::{
+    self, all_access, answer, bearer, detail, get_with, hub_url, metadata_url, publish_ok, token,
+    Answer, TTL,
 };
 
 #[tokio::test]
@@ -32,19 +31,9 @@ async fn api_collection_has_cursor_link_etag_and_the_announced_documents() {
         json!({"id": PREFIX, "type": "subscriptions", "subscriptions": []})
     );
 
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[]).await;
     let mut other = server.h2().await;
-    let _subscriber = open(
-        &mut other,
-        &[("match", ODD), ("match_urlpattern", BOOKS)],
-        Some(&payload_token(&server)),
-    )
-    .await;
+    let _subscriber = open_payload_subscriber(&server, &mut other).await;
     let first = next_foreign(&mut watcher, &[WATCH]).await;
     let last = next_foreign(&mut watcher, &[WATCH]).await;
     let announced = sorted(vec![document(&first), document(&last)]);
@@ -95,19 +84,9 @@ async fn api_per_matcher_collection_and_single_subscription() {
     let mut watch_client = server.h2().await;
     let api_token = subscribe_token(&server, API, "urlpattern");
     let own = [WATCH];
-    let mut watcher = open(
-        &mut watch_client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut watch_client, &[]).await;
     let mut other = server.h2().await;
-    let leaving = open(
-        &mut other,
-        &[("match", ODD), ("match_urlpattern", BOOKS)],
-        Some(&payload_token(&server)),
-    )
-    .await;
+    let leaving = open_payload_subscriber(&server, &mut other).await;
     let opened = documents_by_match(&mut watcher, &own, 2).await;
     let staying = open(&mut other, &[("match", ODD)], None).await;
     let staying_doc = document(&next_foreign(&mut watcher, &own).await);
@@ -174,10 +153,7 @@ async fn api_requires_subscribe_granted_on_the_requested_path() {
     let mut other = server.h2().await;
     let _subscriber = open(&mut other, &[("match", ODD)], None).await;
     let exact_path = format!("{PREFIX}/exact/{ODD_ENCODED}");
-    let metadata = format!(
-        "resource_metadata=\"https://localhost:{}/.well-known/oauth-protected-resource/.well-known/mercure\"",
-        server.addr.port()
-    );
+    let metadata = format!("resource_metadata=\"{}\"", metadata_url(&server));
 
     let (status, headers, body) = api_get(&mut client, PREFIX, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -196,7 +172,7 @@ async fn api_requires_subscribe_granted_on_the_requested_path() {
             detail(&["subscribe"], &[("https://example.com/*", "urlpattern")]),
             detail(&["publish"], &[("*", "exact")]),
         ]),
-        ttl(),
+        TTL,
     );
     for path in [PREFIX, exact_path.as_str()] {
         let (status, headers, body) = api_get(&mut client, path, Some(&elsewhere)).await;
@@ -239,15 +215,12 @@ async fn api_exposes_its_link_header_to_allowed_cross_origin_clients() {
     let origin = "https://app.example.test";
     let server = mercure::start(|raw| raw.mercure.cors_origins = vec![origin.into()]).await;
     let mut client = server.h2().await;
-    let bearer = format!("Bearer {}", subscribe_token(&server, API, "urlpattern"));
-    let response = client
-        .send(get_with(
-            PREFIX,
-            &[("authorization", &bearer), ("origin", origin)],
-        ))
-        .await;
-    let headers = response.headers().clone();
-    let (status, body) = read_all(response).await;
+    let auth = bearer(&subscribe_token(&server, API, "urlpattern"));
+    let (status, headers, body) = answer(
+        &mut client,
+        get_with(PREFIX, &[("authorization", &auth), ("origin", origin)]),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers["access-control-allow-origin"], origin);
     let exposed = headers["access-control-expose-headers"]
@@ -261,7 +234,7 @@ async fn api_exposes_its_link_header_to_allowed_cross_origin_clients() {
     link_cursor(&server, &headers);
 }
 
-fn body_of((_, _, body): &(StatusCode, HeaderMap, String)) -> Value {
+fn body_of((_, _, body): &Answer) -> Value {
     serde_json::from_str(body).expect("JSON body")
 }
 
@@ -279,12 +252,7 @@ async fn api_cursor_passed_back_as_last_event_id_loses_no_subscription_event() {
 
     // Opened between the API call and the watcher's subscription.
     let _after = open(&mut other, &[("match_urlpattern", BOOKS)], None).await;
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH), ("last_event_id", &cursor)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[("last_event_id", &cursor)]).await;
     assert_eq!(
         watcher.headers["mercure-last-event-id"],
         cursor.as_str(),
@@ -304,14 +272,13 @@ async fn api_cursor_and_etag_stay_well_formed_for_ids_with_quotes_spaces_and_non
     let mut client = server.h2().await;
     let writer = all_access(&server, &["publish"]);
     let odd_id = r#"rev "1" \ café"#;
-    let (status, _, body) = publish(
+    let id = publish_ok(
         &mut client,
-        "/.well-known/mercure",
         Some(&writer),
         &[("topic", MARKER), ("data", "odd"), ("id", odd_id)],
     )
     .await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, odd_id));
+    assert_eq!(id, odd_id);
     let api_token = subscribe_token(&server, API, "urlpattern");
     let answer = api_get(&mut client, PREFIX, Some(&api_token)).await;
     let (_, cursor) = api_ok(&server, &answer, "application/json");

@@ -8,31 +8,22 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    api_get, api_ok, assert_next_is_marker, document, documents_by_match, encoded_subscriber,
-    next_foreign, open, payload_token, publish_public, subscribe_token, ttl, watcher_token, API,
-    BOOKS, BOOKS_ENCODED, MARKER, ODD, ODD_ENCODED, PREFIX, WATCH,
+    api_get, api_ok, assert_marker_comes_next, assert_next_is_marker, document, documents_by_match,
+    encoded_subscriber, next_foreign, open, open_payload_subscriber, open_watcher, publish_public,
+    subscribe_token, watcher_token, API, BOOKS, BOOKS_ENCODED, MARKER, ODD, ODD_ENCODED, PREFIX,
+    WATCH,
 };
-use crate::support::mercure::{self, detail, hub_url, token};
+use crate::support::mercure::{self, detail, grant, hub_url, token};
 
 #[tokio::test]
 async fn each_matcher_of_a_connection_is_announced_with_its_token_payload() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
     let own = [WATCH, MARKER];
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH), ("match", MARKER)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[("match", MARKER)]).await;
 
     let mut other = server.h2().await;
-    let _subscriber = open(
-        &mut other,
-        &[("match", ODD), ("match_urlpattern", BOOKS)],
-        Some(&payload_token(&server)),
-    )
-    .await;
+    let _subscriber = open_payload_subscriber(&server, &mut other).await;
     let events = documents_by_match(&mut watcher, &own, 2).await;
     let (_, odd) = &events[ODD];
     let (_, books) = &events[BOOKS];
@@ -64,33 +55,22 @@ async fn each_matcher_of_a_connection_is_announced_with_its_token_payload() {
         })
     );
     // Nothing else: the next event is a later public update.
-    let marker = publish_public(&server, &mut client, MARKER).await;
-    assert_next_is_marker(&mut watcher, &own, &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut watcher, &own).await;
 }
 
 #[tokio::test]
 async fn leaving_subscriber_is_announced_inactive_on_the_event_id_as_topic() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
-    let watch_token = watcher_token(&server);
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH), ("match", MARKER)],
-        Some(&watch_token),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[("match", MARKER)]).await;
     let mut other = server.h2().await;
-    let subscriber = open(
-        &mut other,
-        &[("match", ODD), ("match_urlpattern", BOOKS)],
-        Some(&payload_token(&server)),
-    )
-    .await;
+    let subscriber = open_payload_subscriber(&server, &mut other).await;
     let opened = documents_by_match(&mut watcher, &[WATCH, MARKER], 2).await;
     let odd_id = opened[ODD].1["id"].as_str().expect("id").to_owned();
 
     // A second watcher follows exactly the `id` of one subscription: it receives that
     // subscription's events only if their topic is the id, byte for byte.
+    let watch_token = watcher_token(&server);
     let mut exact_watcher = open(&mut client, &[("match", &odd_id)], Some(&watch_token)).await;
     let own = [WATCH, MARKER, odd_id.as_str()];
 
@@ -106,8 +86,7 @@ async fn leaving_subscriber_is_announced_inactive_on_the_event_id_as_topic() {
     expected["active"] = json!(false);
     assert_eq!(document(&event), expected);
 
-    let marker = publish_public(&server, &mut client, MARKER).await;
-    assert_next_is_marker(&mut watcher, &own, &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut watcher, &own).await;
 }
 
 #[tokio::test]
@@ -115,12 +94,7 @@ async fn subscription_ended_by_the_hub_at_token_expiry_is_announced_inactive() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
     let own = [WATCH];
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[]).await;
     // A token about to expire: the hub ends the stream at its `exp`, within a second or two.
     let short = token(
         &hub_url(&server),
@@ -143,12 +117,7 @@ async fn each_connection_has_its_own_subscriber_id_and_anonymous_ones_no_payload
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
     let own = [WATCH];
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[]).await;
     // Two streams of one HTTP/2 connection and one of another: three subscribers.
     let mut other = server.h2().await;
     let _first = open(&mut other, &[("match", ODD)], None).await;
@@ -182,12 +151,7 @@ async fn identical_matchers_of_one_connection_are_one_subscription() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
     let own = [WATCH, MARKER];
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH), ("match", MARKER)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[("match", MARKER)]).await;
     let mut other = server.h2().await;
     // `match` and `match_exact` name the same matcher type.
     let subscriber = open(
@@ -198,8 +162,7 @@ async fn identical_matchers_of_one_connection_are_one_subscription() {
     .await;
     let doc = document(&next_foreign(&mut watcher, &own).await);
     assert_eq!((&doc["match"], &doc["active"]), (&json!(ODD), &json!(true)));
-    let marker = publish_public(&server, &mut client, MARKER).await;
-    assert_next_is_marker(&mut watcher, &own, &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut watcher, &own).await;
 
     drop(subscriber);
     let doc = document(&next_foreign(&mut watcher, &own).await);
@@ -207,8 +170,7 @@ async fn identical_matchers_of_one_connection_are_one_subscription() {
         (&doc["match"], &doc["active"]),
         (&json!(ODD), &json!(false))
     );
-    let marker = publish_public(&server, &mut client, MARKER).await;
-    assert_next_is_marker(&mut watcher, &own, &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut watcher, &own).await;
 }
 
 #[tokio::test]
@@ -221,12 +183,7 @@ async fn anonymous_watcher_receives_no_subscription_events() {
         None,
     )
     .await;
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watcher_token(&server)),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[]).await;
     let mut other = server.h2().await;
     let subscriber = open(&mut other, &[("match", ODD)], None).await;
     drop(subscriber);
@@ -238,9 +195,8 @@ async fn anonymous_watcher_receives_no_subscription_events() {
         (&json!(true), &json!(false))
     );
 
-    let marker = publish_public(&server, &mut client, MARKER).await;
     // Nothing skipped either: the anonymous watcher's own subscription events are private.
-    assert_next_is_marker(&mut anonymous, &[], &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut anonymous, &[]).await;
 }
 
 #[tokio::test]
@@ -248,13 +204,10 @@ async fn token_scoped_outside_or_to_part_of_the_namespace_sees_only_what_it_gran
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
     // Everything on example.com, and the collection URL itself: no event topic.
-    let outside = token(
-        &hub_url(&server),
-        json!([detail(
-            &["subscribe"],
-            &[("https://example.com/*", "urlpattern"), (PREFIX, "exact")]
-        )]),
-        ttl(),
+    let outside = grant(
+        &server,
+        &["subscribe"],
+        &[("https://example.com/*", "urlpattern"), (PREFIX, "exact")],
     );
     // The subscriptions whose matcher is a URL pattern only.
     let partial = subscribe_token(
@@ -290,13 +243,7 @@ async fn token_scoped_outside_or_to_part_of_the_namespace_sees_only_what_it_gran
 async fn non_ascii_matcher_is_percent_encoded_as_utf8_bytes() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
-    let watch_token = watcher_token(&server);
-    let mut watcher = open(
-        &mut client,
-        &[("match_urlpattern", WATCH)],
-        Some(&watch_token),
-    )
-    .await;
+    let mut watcher = open_watcher(&server, &mut client, &[]).await;
     let matcher = "https://example.com/café/ü?q=€";
     let mut other = server.h2().await;
     let _subscriber = open(&mut other, &[("match", matcher)], None).await;

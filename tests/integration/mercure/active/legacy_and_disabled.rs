@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{
-    api_get, api_ok, assert_next_is_marker, encoded_subscriber, listed, next_foreign, open,
-    open_legacy, publish_public, MARKER, ODD, ODD_ENCODED, PREFIX, WATCH,
+    api_get, api_ok, assert_marker_comes_next, encoded_subscriber, listed, next_foreign, open,
+    MARKER, ODD, ODD_ENCODED, PREFIX, WATCH,
 };
 use crate::support::mercure::{self, all_access, legacy_token};
 
@@ -16,7 +16,7 @@ async fn legacy_subscription_events_and_api_use_the_pre_1_0_documents() {
     let mut client = server.h2().await;
     let template = "/.well-known/mercure/subscriptions/{topic}/{subscriber}";
     let watch_token = legacy_token(json!({ "subscribe": [template] }));
-    let mut watcher = open_legacy(&mut client, &[template], &watch_token).await;
+    let mut watcher = open(&mut client, &[("topic", template)], Some(&watch_token)).await;
 
     let topic = "https://example.com/{id}";
     let topic_encoded = "https%3A%2F%2Fexample.com%2F%7Bid%7D";
@@ -25,7 +25,7 @@ async fn legacy_subscription_events_and_api_use_the_pre_1_0_documents() {
         "payload": {"user": "alice"},
     }));
     let mut other = server.h2().await;
-    let subscriber = open_legacy(&mut other, &[topic], &subscriber_token).await;
+    let subscriber = open(&mut other, &[("topic", topic)], Some(&subscriber_token)).await;
     let event = next_foreign(&mut watcher, &[template]).await;
     // Pre-1.0 subscription events have no event type.
     assert_eq!(event.event, "message", "{event:?}");
@@ -121,9 +121,8 @@ async fn disabled_active_subscriptions_announce_nothing_serve_no_api_and_are_not
     .await;
     let mut other = server.h2().await;
     let _subscriber = open(&mut other, &[("match", ODD)], None).await;
-    let marker = publish_public(&server, &mut client, MARKER).await;
     // Not even the watcher's own subscription was announced.
-    assert_next_is_marker(&mut watcher, &[], &marker).await;
+    assert_marker_comes_next(&server, &mut client, &mut watcher, &[]).await;
 
     let grant = all_access(&server, &["subscribe"]);
     for path in [PREFIX.to_owned(), format!("{PREFIX}/exact/{ODD_ENCODED}")] {

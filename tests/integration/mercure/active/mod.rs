@@ -14,15 +14,18 @@ mod api;
 mod events;
 mod legacy_and_disabled;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use eventsource_stream::Event;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::support::{
-    mercure::{self, all_access, detail, get_with, hub_url, publish, token},
-    read_all, Client, SseStream, TestServer,
+    mercure::{
+        self, all_access, answer, authorized, detail, get_with, grant, hub_url, publish_ok,
+        subscribe_path, token, Answer, TTL,
+    },
+    Client, SseStream, TestServer,
 };
 
 /// The subscriptions namespace, as a relative URL pattern: every subscription event topic.
@@ -40,17 +43,9 @@ const ODD_ENCODED: &str = "https%3A%2F%2Fexample.com%2Fa%20b%25";
 const BOOKS: &str = "https://example.com/books/:id";
 const BOOKS_ENCODED: &str = "https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid";
 
-fn ttl() -> Duration {
-    Duration::from_secs(600)
-}
-
 /// A 1.0 token for `server` granting `subscribe` on one selector.
 fn subscribe_token(server: &TestServer, matcher: &str, match_type: &str) -> String {
-    token(
-        &hub_url(server),
-        json!([detail(&["subscribe"], &[(matcher, match_type)])]),
-        ttl(),
-    )
+    grant(server, &["subscribe"], &[(matcher, match_type)])
 }
 
 /// A token granting `subscribe` on every subscription event topic.
@@ -76,33 +71,36 @@ fn payload_token(server: &TestServer) -> String {
             with_payload(("*", "exact"), json!({"kind": "default"})),
             with_payload((ODD, "exact"), json!({"kind": "masked"})),
         ]),
-        ttl(),
+        TTL,
     )
 }
 
 /// Opens a Mercure subscription with the given query pairs and optional bearer token.
 async fn open(client: &mut Client, pairs: &[(&str, &str)], bearer: Option<&str>) -> SseStream {
-    let path = mercure::subscribe_path(pairs);
-    let bearer = bearer.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = bearer
-        .iter()
-        .map(|b| ("authorization", b.as_str()))
-        .collect();
-    let response = client.send(get_with(&path, &headers)).await;
-    assert_eq!(response.status(), StatusCode::OK, "subscribe {path}");
-    SseStream::new(response)
+    mercure::open(
+        client,
+        authorized(get_with(&subscribe_path(pairs), &[]), bearer),
+    )
+    .await
 }
 
-/// A pre-1.0 subscription (`topic` selectors) with a bearer token.
-async fn open_legacy(client: &mut Client, topics: &[&str], token: &str) -> SseStream {
-    let pairs: Vec<(&str, &str)> = topics.iter().map(|t| ("topic", *t)).collect();
-    let path = format!("/.well-known/mercure?{}", mercure::form(&pairs));
-    let bearer = format!("Bearer {token}");
-    let response = client
-        .send(get_with(&path, &[("authorization", &bearer)]))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "subscribe {path}");
-    SseStream::new(response)
+/// Opens a watcher with [`watcher_token`]: the subscriptions namespace and the `extra` query
+/// pairs (the marker topic, a cursor).
+async fn open_watcher(
+    server: &TestServer,
+    client: &mut Client,
+    extra: &[(&str, &str)],
+) -> SseStream {
+    let mut pairs = vec![("match_urlpattern", WATCH)];
+    pairs.extend_from_slice(extra);
+    open(client, &pairs, Some(&watcher_token(server))).await
+}
+
+/// Opens the subscriber whose announcements the tests check: [`ODD`] and [`BOOKS`], with
+/// [`payload_token`].
+async fn open_payload_subscriber(server: &TestServer, client: &mut Client) -> SseStream {
+    let pairs = [("match", ODD), ("match_urlpattern", BOOKS)];
+    open(client, &pairs, Some(&payload_token(server))).await
 }
 
 /// The next event that is not a subscription event about one of `own` (the watcher's own
@@ -162,15 +160,12 @@ fn encoded_subscriber(subscriber: &str) -> String {
 /// Publishes a public update on `topic`; returns its id.
 async fn publish_public(server: &TestServer, client: &mut Client, topic: &str) -> String {
     let writer = all_access(server, &["publish"]);
-    let (status, _, id) = publish(
+    publish_ok(
         client,
-        "/.well-known/mercure",
         Some(&writer),
         &[("topic", topic), ("data", "marker")],
     )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{id}");
-    id
+    .await
 }
 
 /// Asserts the next foreign event is the public update `id` on the marker topic.
@@ -183,21 +178,21 @@ async fn assert_next_is_marker(stream: &mut SseStream, own: &[&str], id: &str) {
     );
 }
 
-/// A GET of the subscription API with an optional bearer token.
-async fn api_get(
+/// Publishes a marker and asserts it is the next foreign event of `stream`: nothing else
+/// came before it.
+async fn assert_marker_comes_next(
+    server: &TestServer,
     client: &mut Client,
-    path: &str,
-    bearer: Option<&str>,
-) -> (StatusCode, HeaderMap, String) {
-    let bearer = bearer.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = bearer
-        .iter()
-        .map(|b| ("authorization", b.as_str()))
-        .collect();
-    let response = client.send(get_with(path, &headers)).await;
-    let headers = response.headers().clone();
-    let (status, body) = read_all(response).await;
-    (status, headers, body)
+    stream: &mut SseStream,
+    own: &[&str],
+) {
+    let marker = publish_public(server, client, MARKER).await;
+    assert_next_is_marker(stream, own, &marker).await;
+}
+
+/// A GET of the subscription API with an optional bearer token.
+async fn api_get(client: &mut Client, path: &str, bearer: Option<&str>) -> Answer {
+    answer(client, authorized(get_with(path, &[]), bearer)).await
 }
 
 /// A successful API answer's JSON body, after checking the headers every endpoint carries
@@ -205,7 +200,7 @@ async fn api_get(
 /// cursor, an ETag); returns the body and the cursor.
 fn api_ok(
     server: &TestServer,
-    (status, headers, body): &(StatusCode, HeaderMap, String),
+    (status, headers, body): &Answer,
     content_type: &str,
 ) -> (Value, String) {
     assert_eq!(*status, StatusCode::OK, "{body}");

@@ -2,10 +2,16 @@
 //! of "Security Considerations"), and CORS answers listed origins with credentials and the
 //! wildcard without.
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
+use hyper::body::Incoming;
 
-use super::{publish_with, send, start_required, Pairs, BOOK, COOKIE, HUB};
-use crate::support::mercure::{self, all_access, get_with, publish, subscribe_path};
+use super::{start_required, BOOK, COOKIE};
+use crate::support::{
+    mercure::{
+        self, all_access, get_with, publish, publish_with, send, subscribe_path, Answer, Pairs, HUB,
+    },
+    Client,
+};
 
 // --- Cookies and CSRF ------------------------------------------------------------------
 
@@ -65,7 +71,7 @@ async fn cookie_borne_publications_need_a_trusted_origin() {
     for (case, extra, expected) in cases {
         let mut headers = vec![("cookie", cookie.as_str())];
         headers.extend_from_slice(extra);
-        let (status, _, body) = publish_with(&mut client, &headers, &[("topic", BOOK)]).await;
+        let (status, _, body) = publish_with(&mut client, HUB, &headers, &[("topic", BOOK)]).await;
         assert_eq!(status, *expected, "{case}: {body}");
     }
     // A header token needs no origin check.
@@ -94,6 +100,26 @@ fn list_contains(headers: &HeaderMap, name: &str, item: &str) -> bool {
         .any(|v| v == item)
 }
 
+/// A CORS preflight of a publication from `origin`, with `extra` request headers.
+async fn preflight(client: &mut Client, origin: &str, extra: Pairs<'_>) -> Answer {
+    let mut headers = vec![
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+    ];
+    headers.extend_from_slice(extra);
+    send(client, "OPTIONS", HUB, &headers, "").await
+}
+
+/// A subscription to [`BOOK`] from `origin`.
+async fn subscribe_from(client: &mut Client, origin: &str) -> Response<Incoming> {
+    client
+        .send(get_with(
+            &subscribe_path(&[("match", BOOK)]),
+            &[("origin", origin)],
+        ))
+        .await
+}
+
 #[tokio::test]
 async fn cors_answers_listed_origins_with_credentials() {
     let server = mercure::start(|raw| {
@@ -101,16 +127,10 @@ async fn cors_answers_listed_origins_with_credentials() {
     })
     .await;
     let mut client = server.h2().await;
-    let (status, headers, body) = send(
+    let (status, headers, body) = preflight(
         &mut client,
-        "OPTIONS",
-        HUB,
-        &[
-            ("origin", "https://app.example"),
-            ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "authorization"),
-        ],
-        "",
+        "https://app.example",
+        &[("access-control-request-headers", "authorization")],
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -133,12 +153,7 @@ async fn cors_answers_listed_origins_with_credentials() {
         "Vary: origin, once"
     );
 
-    let response = client
-        .send(get_with(
-            &subscribe_path(&[("match", BOOK)]),
-            &[("origin", "https://app.example")],
-        ))
-        .await;
+    let response = subscribe_from(&mut client, "https://app.example").await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(
@@ -158,17 +173,7 @@ async fn cors_answers_listed_origins_with_credentials() {
     drop(response);
 
     // An unlisted origin gets no CORS answer at all, preflight or not.
-    let (status, headers, _) = send(
-        &mut client,
-        "OPTIONS",
-        HUB,
-        &[
-            ("origin", "https://evil.example"),
-            ("access-control-request-method", "POST"),
-        ],
-        "",
-    )
-    .await;
+    let (status, headers, _) = preflight(&mut client, "https://evil.example", &[]).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(
         headers.get("access-control-allow-origin").is_none(),
@@ -178,12 +183,7 @@ async fn cors_answers_listed_origins_with_credentials() {
         headers.get("access-control-allow-credentials").is_none(),
         "{headers:?}"
     );
-    let response = client
-        .send(get_with(
-            &subscribe_path(&[("match", BOOK)]),
-            &[("origin", "https://evil.example")],
-        ))
-        .await;
+    let response = subscribe_from(&mut client, "https://evil.example").await;
     assert!(
         response
             .headers()
@@ -198,17 +198,7 @@ async fn cors_answers_listed_origins_with_credentials() {
 async fn cors_wildcard_allows_any_origin_without_credentials() {
     let server = mercure::start(|raw| raw.mercure.cors_origins = vec!["*".into()]).await;
     let mut client = server.h2().await;
-    let (status, headers, body) = send(
-        &mut client,
-        "OPTIONS",
-        HUB,
-        &[
-            ("origin", "https://anywhere.example"),
-            ("access-control-request-method", "POST"),
-        ],
-        "",
-    )
-    .await;
+    let (status, headers, body) = preflight(&mut client, "https://anywhere.example", &[]).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(headers["access-control-allow-origin"], "*");
     assert!(
@@ -216,12 +206,7 @@ async fn cors_wildcard_allows_any_origin_without_credentials() {
         "{headers:?}"
     );
 
-    let response = client
-        .send(get_with(
-            &subscribe_path(&[("match", BOOK)]),
-            &[("origin", "https://anywhere.example")],
-        ))
-        .await;
+    let response = subscribe_from(&mut client, "https://anywhere.example").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     assert!(

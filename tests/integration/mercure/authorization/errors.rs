@@ -7,11 +7,11 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{
-    assert_challenge, bare_challenge, challenge, grant, marker, mercure_subscribe, now,
-    publish_with, publisher_claims, start_required, BOOK, HUB,
+use super::{marker, publisher_claims, start_required, BOOK};
+use crate::support::mercure::{
+    all_access, assert_challenge, bare_challenge, challenge, grant, now, publish, publish_with,
+    sign, subscribe, HUB, SECRET,
 };
-use crate::support::mercure::{all_access, publish, sign, SECRET};
 
 #[tokio::test]
 async fn publishing_without_a_token_gets_a_challenge_without_error_code() {
@@ -94,8 +94,13 @@ async fn a_malformed_authorization_header_is_invalid_request() {
     let server = start_required(|_| {}).await;
     let mut client = server.h2().await;
     for value in ["Bearer a b", "Bearer ", "Bearer a,b"] {
-        let answer =
-            publish_with(&mut client, &[("authorization", value)], &[("topic", BOOK)]).await;
+        let answer = publish_with(
+            &mut client,
+            HUB,
+            &[("authorization", value)],
+            &[("topic", BOOK)],
+        )
+        .await;
         assert_challenge(
             &server,
             value,
@@ -111,9 +116,9 @@ async fn a_token_must_grant_every_topic_of_the_update() {
     let server = start_required(|_| {}).await;
     let mut client = server.h2().await;
     let alternate = "https://example.com/authors/9";
-    let mut of_book = mercure_subscribe(&mut client, &[BOOK]).await;
-    let mut of_alternate = mercure_subscribe(&mut client, &[alternate]).await;
-    let narrow = grant(&server, &["publish"], (BOOK, "exact"));
+    let mut of_book = subscribe(&mut client, &[BOOK]).await;
+    let mut of_alternate = subscribe(&mut client, &[alternate]).await;
+    let narrow = grant(&server, &["publish"], &[(BOOK, "exact")]);
 
     let answer = publish(
         &mut client,
@@ -159,7 +164,7 @@ async fn urlpattern_grants_cover_the_topics_they_match() {
     let books = grant(
         &server,
         &["publish"],
-        ("https://example.com/books/:id", "urlpattern"),
+        &[("https://example.com/books/:id", "urlpattern")],
     );
     for topic in [
         "https://example.com/books/2",
@@ -183,7 +188,7 @@ async fn urlpattern_grants_cover_the_topics_they_match() {
         );
     }
     // A subscribe-only grant does not publish.
-    let reader = grant(&server, &["subscribe"], ("*", "exact"));
+    let reader = grant(&server, &["subscribe"], &[("*", "exact")]);
     let answer = publish(&mut client, HUB, Some(&reader), &[("topic", BOOK)]).await;
     assert_challenge(
         &server,

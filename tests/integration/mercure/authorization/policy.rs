@@ -6,14 +6,23 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{
-    assert_challenge, bare_challenge, challenge, grant, mercure_subscribe, native_publish, now,
-    publisher_claims, send, start_required, HUB, STATIC_TOKEN,
-};
+use super::{native_publish, publisher_claims, start_required, STATIC_TOKEN};
 use crate::support::{
-    mercure::{self, all_access, hub_url, publish, sign, subscribe_path, SECRET},
-    published_id,
+    mercure::{
+        self, all_access, assert_challenge, bare_challenge, challenge, grant, hub_url, now,
+        publish, publish_ok, send, sign, subscribe, subscribe_path, Answer, HUB, SECRET,
+    },
+    published_id, Client,
 };
+
+/// Publishes on `chat` through both front doors, the Mercure hub and the native API, with an
+/// optional bearer token; returns both answers.
+async fn publish_both(client: &mut Client, bearer: Option<&str>) -> [Answer; 2] {
+    [
+        publish(client, HUB, bearer, &[("topic", "chat")]).await,
+        native_publish(client, "chat", bearer, "hello").await,
+    ]
+}
 
 // --- The safe default ------------------------------------------------------------------
 
@@ -21,10 +30,9 @@ use crate::support::{
 async fn loopback_listeners_let_anonymous_publishers_through_by_default() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
-    let (status, _, body) = publish(&mut client, HUB, None, &[("topic", "chat")]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) = native_publish(&mut client, "chat", None, "hello").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    for (status, _, body) in publish_both(&mut client, None).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }
 
 #[tokio::test]
@@ -34,18 +42,15 @@ async fn a_non_loopback_listener_makes_publishing_require_a_token() {
     })
     .await;
     let mut client = server.h2().await;
-    let (status, headers, body) = publish(&mut client, HUB, None, &[("topic", "chat")]).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(challenge(&headers), bare_challenge(&server));
-    let (status, headers, body) = native_publish(&mut client, "chat", None, "hello").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(challenge(&headers), bare_challenge(&server));
+    for (status, headers, body) in publish_both(&mut client, None).await {
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(challenge(&headers), bare_challenge(&server));
+    }
 
     let writer = all_access(&server, &["publish"]);
-    let (status, _, body) = publish(&mut client, HUB, Some(&writer), &[("topic", "chat")]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) = native_publish(&mut client, "chat", Some(&writer), "hello").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    for (status, _, body) in publish_both(&mut client, Some(&writer)).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }
 
 #[tokio::test]
@@ -56,10 +61,9 @@ async fn open_publish_auth_lets_anonymous_publishers_through_a_non_loopback_list
     })
     .await;
     let mut client = server.h2().await;
-    let (status, _, body) = publish(&mut client, HUB, None, &[("topic", "chat")]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) = native_publish(&mut client, "chat", None, "hello").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    for (status, _, body) in publish_both(&mut client, None).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }
 
 // --- The native API --------------------------------------------------------------------
@@ -109,11 +113,11 @@ async fn native_api_accepts_static_tokens_and_refuses_wrong_ones() {
 async fn native_api_accepts_mercure_tokens_granting_the_topic() {
     let server = start_required(|_| {}).await;
     let mut client = server.h2().await;
-    let chat = grant(&server, &["publish"], ("chat", "exact"));
+    let chat = grant(&server, &["publish"], &[("chat", "exact")]);
     let (status, _, body) = native_publish(&mut client, "chat", Some(&chat), "hi").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let other = grant(&server, &["publish"], ("other", "exact"));
+    let other = grant(&server, &["publish"], &[("other", "exact")]);
     let answer = native_publish(&mut client, "chat", Some(&other), "hi").await;
     assert_challenge(
         &server,
@@ -145,7 +149,7 @@ async fn native_api_accepts_mercure_tokens_granting_the_topic() {
 async fn native_publications_reach_mercure_subscribers() {
     let server = start_required(|raw| raw.hub.publish_tokens = vec![STATIC_TOKEN.into()]).await;
     let mut client = server.h2().await;
-    let mut mercure_stream = mercure_subscribe(&mut client, &["chat"]).await;
+    let mut mercure_stream = subscribe(&mut client, &["chat"]).await;
     let (status, _, body) =
         native_publish(&mut client, "chat", Some(STATIC_TOKEN), "from native").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -162,24 +166,20 @@ async fn mercure_publications_reach_native_subscribers_but_private_ones_do_not()
     let server = start_required(|_| {}).await;
     let mut client = server.h2().await;
     let mut native = client.subscribe("/events/chat").await;
-    let writer = grant(&server, &["publish"], ("chat", "exact"));
+    let writer = grant(&server, &["publish"], &[("chat", "exact")]);
 
-    let (status, _, private_id) = publish(
+    let private_id = publish_ok(
         &mut client,
-        HUB,
         Some(&writer),
         &[("topic", "chat"), ("data", "secret"), ("private", "on")],
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{private_id}");
-    let (status, _, public_id) = publish(
+    let public_id = publish_ok(
         &mut client,
-        HUB,
         Some(&writer),
         &[("topic", "chat"), ("data", "from mercure")],
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{public_id}");
     let event = native.next().await.expect("the public update");
     assert_eq!(
         (event.id.as_str(), event.data.as_str()),

@@ -7,13 +7,11 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{
-    bearer, hub_query, legacy_hub, open, reader, symfony_publish, writer, BOOKS, BOOK_1, BOOK_2,
-    BOOK_3,
+    hub_query, legacy_hub, open_as, reader, symfony_publish, writer, BOOKS, BOOK_1, BOOK_2, BOOK_3,
 };
 use crate::support::{
     browser::run_scenario,
-    mercure::{get_with, legacy_token},
-    read_all,
+    mercure::{answer, authorized, get_with, legacy_token},
 };
 
 #[tokio::test]
@@ -23,11 +21,10 @@ async fn pre_1_0_subscriptions_are_announced_on_pre_1_0_topics() {
     // The selector the pre-1.0 reference hub documents for subscription events and the API.
     let selector = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
     let watcher_token = reader(&[selector]);
-    let watcher_auth = bearer(&watcher_token);
-    let mut watcher = open(
+    let mut watcher = open_as(
         &mut client,
         &hub_query(&[("topic", selector)]),
-        &[("authorization", &watcher_auth)],
+        &watcher_token,
     )
     .await;
     let own: Value = serde_json::from_str(&watcher.next().await.unwrap().data).unwrap();
@@ -37,10 +34,10 @@ async fn pre_1_0_subscriptions_are_announced_on_pre_1_0_topics() {
     );
 
     let subscriber_token = legacy_token(json!({ "subscribe": [], "payload": { "user": "alice" } }));
-    let subscriber = open(
+    let subscriber = open_as(
         &mut client,
         &hub_query(&[("topic", BOOKS)]),
-        &[("authorization", &bearer(&subscriber_token))],
+        &subscriber_token,
     )
     .await;
     let opened = watcher.next().await.unwrap();
@@ -67,16 +64,10 @@ async fn pre_1_0_subscriptions_are_announced_on_pre_1_0_topics() {
     );
 
     // The subscription API answers pre-1.0 tokens in the pre-1.0 format.
-    let response = client
-        .send(get_with(
-            "/.well-known/mercure/subscriptions",
-            &[("authorization", &watcher_auth)],
-        ))
-        .await;
-    let content_type = response.headers()["content-type"].clone();
-    let (status, body) = read_all(response).await;
+    let api = get_with("/.well-known/mercure/subscriptions", &[]);
+    let (status, headers, body) = answer(&mut client, authorized(api, Some(&watcher_token))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(content_type, "application/ld+json");
+    assert_eq!(headers["content-type"], "application/ld+json");
     let list: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(list["type"], "Subscriptions", "{list}");
     assert!(list["lastEventID"].is_string(), "{list}");
@@ -101,10 +92,10 @@ async fn pre_1_0_subscriptions_are_announced_on_pre_1_0_topics() {
 async fn symfony_publisher_publishes_to_a_legacy_hub() {
     let server = legacy_hub().await;
     let mut client = server.h2().await;
-    let mut stream = open(
+    let mut stream = open_as(
         &mut client,
         &hub_query(&[("topic", BOOKS)]),
-        &[("authorization", &bearer(&reader(&[BOOKS])))],
+        &reader(&[BOOKS]),
     )
     .await;
     let update = json!({

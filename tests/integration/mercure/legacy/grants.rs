@@ -6,50 +6,22 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::{
-    bearer, data_of, hub_query, legacy_hub, open, publish_ok, reader, unix_now, BOOKS, BOOK_1,
-    BOOK_2, BOOK_3, HUB,
+    data_of, hub_query, legacy_hub, open, open_as, publish_ok, reader, BOOKS, BOOK_1, BOOK_2,
+    BOOK_3,
 };
-use crate::support::mercure::{legacy_token, publish, sign, LEGACY_SECRET};
+use crate::support::mercure::{challenge, legacy_sign, legacy_token, now, publish, HUB};
 
 #[tokio::test]
 async fn private_updates_reach_only_subscribers_whose_mercure_subscribe_matches() {
     let server = legacy_hub().await;
     let mut client = server.h2().await;
     let path = hub_query(&[("topic", BOOKS)]);
-    let mut granted = open(
-        &mut client,
-        &path,
-        &[("authorization", &bearer(&reader(&[BOOKS])))],
-    )
-    .await;
-    let mut exact = open(
-        &mut client,
-        &path,
-        &[("authorization", &bearer(&reader(&[BOOK_2])))],
-    )
-    .await;
-    let mut other = open(
-        &mut client,
-        &path,
-        &[(
-            "authorization",
-            &bearer(&reader(&["https://example.com/authors/{id}"])),
-        )],
-    )
-    .await;
-    let mut no_claim = open(
-        &mut client,
-        &path,
-        &[(
-            "authorization",
-            &bearer(&sign(
-                &json!({ "exp": unix_now() + 600 }),
-                "JWT",
-                LEGACY_SECRET,
-            )),
-        )],
-    )
-    .await;
+    let mut granted = open_as(&mut client, &path, &reader(&[BOOKS])).await;
+    let mut exact = open_as(&mut client, &path, &reader(&[BOOK_2])).await;
+    let authors = reader(&["https://example.com/authors/{id}"]);
+    let mut other = open_as(&mut client, &path, &authors).await;
+    let no_claim = legacy_sign(&json!({ "exp": now() + 600 }));
+    let mut no_claim = open_as(&mut client, &path, &no_claim).await;
     let mut anonymous = open(&mut client, &path, &[]).await;
 
     publish_ok(
@@ -80,15 +52,8 @@ async fn alternate_topic_grants_a_private_update_as_in_the_pre_1_0_example() {
     // updates of some, through an alternate topic its `mercure.subscribe` template matches.
     let server = legacy_hub().await;
     let mut client = server.h2().await;
-    let mut foo = open(
-        &mut client,
-        &hub_query(&[("topic", BOOKS)]),
-        &[(
-            "authorization",
-            &bearer(&reader(&["https://example.com/users/foo/{?topic}"])),
-        )],
-    )
-    .await;
+    let foo_reader = reader(&["https://example.com/users/foo/{?topic}"]);
+    let mut foo = open_as(&mut client, &hub_query(&[("topic", BOOKS)]), &foo_reader).await;
     let for_user = |user: &str, book: &str| {
         format!(
             "https://example.com/users/{user}/?topic={}",
@@ -149,10 +114,7 @@ async fn publishing_needs_mercure_publish_to_cover_every_topic() {
         ),
         (legacy_token(json!({ "subscribe": ["*"] })), vec![BOOK_2]),
         (legacy_token(json!({ "publish": [] })), vec![BOOK_2]),
-        (
-            sign(&json!({ "exp": unix_now() + 600 }), "JWT", LEGACY_SECRET),
-            vec![BOOK_2],
-        ),
+        (legacy_sign(&json!({ "exp": now() + 600 })), vec![BOOK_2]),
     ];
     for (jwt, topics) in &refused_with {
         let mut pairs: Vec<(&str, &str)> = topics.iter().map(|t| ("topic", *t)).collect();
@@ -160,10 +122,7 @@ async fn publishing_needs_mercure_publish_to_cover_every_topic() {
         let (status, headers, body) = publish(&mut client, HUB, Some(jwt), &pairs).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{topics:?}: {body}");
         assert!(
-            headers["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("insufficient_scope"),
+            challenge(&headers).contains("insufficient_scope"),
             "{headers:?}"
         );
     }

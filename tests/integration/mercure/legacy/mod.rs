@@ -12,25 +12,17 @@ mod grants;
 mod selectors;
 mod tokens;
 
-use std::{
-    path::Path,
-    process::Stdio,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{path::Path, process::Stdio};
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use serde_json::{json, Value};
 use tokio::process::Command;
 
 use crate::support::{
-    mercure::{self, form, get_with, hub_url, legacy_token, publish, sign},
-    read_all, Client, SseStream, TestServer, PATIENCE,
+    mercure::{self, bearer, get_with, hub_url, legacy_token, now, read_answer, sign, Answer},
+    Client, SseStream, TestServer, PATIENCE,
 };
 
-/// The hub's path (the default hub URL's).
-const HUB: &str = "/.well-known/mercure";
 /// The pre-1.0 specification's example URI template.
 const BOOKS: &str = "https://example.com/books/{id}";
 const BOOK_1: &str = "https://example.com/books/1";
@@ -56,13 +48,6 @@ async fn legacy_hub_with(tweak: impl FnOnce(&mut ssegate::config::RawConfig)) ->
     .await
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
 /// A pre-1.0 token that may publish anything.
 fn writer() -> String {
     legacy_token(json!({ "publish": ["*"] }))
@@ -76,7 +61,7 @@ fn reader(selectors: &[&str]) -> String {
 /// A pre-1.0 token that no configured key signed.
 fn forged(selectors: &[&str]) -> String {
     sign(
-        &json!({ "mercure": { "subscribe": selectors, "publish": ["*"] }, "exp": unix_now() + 600 }),
+        &json!({ "mercure": { "subscribe": selectors, "publish": ["*"] }, "exp": now() + 600 }),
         "JWT",
         "not-the-legacy-secret-but-long-enough-0123456789",
     )
@@ -84,76 +69,33 @@ fn forged(selectors: &[&str]) -> String {
 
 /// The hub URL with `pairs` as its query.
 fn hub_query(pairs: &[(&str, &str)]) -> String {
-    format!("{HUB}?{}", form(pairs))
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-/// GET `path` with `headers`; the response is read whole unless it is a 200 stream.
-async fn try_open(
-    client: &mut Client,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<SseStream, (StatusCode, HeaderMap, String)> {
-    let response = client.send(get_with(path, headers)).await;
-    if response.status() == StatusCode::OK {
-        return Ok(SseStream::new(response));
-    }
-    let headers = response.headers().clone();
-    let (status, body) = read_all(response).await;
-    Err((status, headers, body))
+    mercure::subscribe_path(pairs)
 }
 
 /// Opens a subscription that must succeed.
 async fn open(client: &mut Client, path: &str, headers: &[(&str, &str)]) -> SseStream {
-    match try_open(client, path, headers).await {
-        Ok(stream) => stream,
-        Err((status, _, body)) => panic!("subscribe {path}: {status} {body}"),
-    }
+    mercure::open(client, get_with(path, headers)).await
+}
+
+/// Opens a subscription that must succeed, presenting `token` in the `Authorization` header.
+async fn open_as(client: &mut Client, path: &str, token: &str) -> SseStream {
+    open(client, path, &[("authorization", &bearer(token))]).await
 }
 
 /// Opens a subscription that must be refused; returns status, headers and body.
-async fn refused(
-    client: &mut Client,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    match try_open(client, path, headers).await {
-        Ok(_) => panic!("subscribe {path} with {headers:?} was accepted"),
-        Err(answer) => answer,
-    }
-}
-
-/// POSTs a publication (form `pairs`) to `path` with `headers`.
-async fn post(
-    client: &mut Client,
-    path: &str,
-    headers: &[(&str, &str)],
-    pairs: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    let mut builder = Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("content-type", "application/x-www-form-urlencoded");
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let req = builder
-        .body(Full::new(Bytes::from(form(pairs))))
-        .expect("request");
-    let response = client.send(req).await;
-    let headers = response.headers().clone();
-    let (status, body) = read_all(response).await;
-    (status, headers, body)
+async fn refused(client: &mut Client, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let response = client.send(get_with(path, headers)).await;
+    assert_ne!(
+        response.status(),
+        StatusCode::OK,
+        "subscribe {path} with {headers:?} was accepted"
+    );
+    read_answer(response).await
 }
 
 /// Publishes with a pre-1.0 `publish: ["*"]` token; returns the update's id.
 async fn publish_ok(client: &mut Client, pairs: &[(&str, &str)]) -> String {
-    let (status, _, body) = publish(client, HUB, Some(&writer()), pairs).await;
-    assert_eq!(status, StatusCode::OK, "publish {pairs:?}: {body}");
-    body
+    mercure::publish_ok(client, Some(&writer()), pairs).await
 }
 
 /// The data of the next `n` events.

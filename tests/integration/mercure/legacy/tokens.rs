@@ -2,10 +2,7 @@
 //! query parameter, the `mercureAuthorization` cookie), expiry, RS256 and ES256 keys; and
 //! 1.0 access tokens in compatibility mode, refused in the URI query.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::path::{Path, PathBuf};
 
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -13,10 +10,13 @@ use serde_json::json;
 use ssegate::mercure::config::RawKey;
 
 use super::{
-    bearer, data_of, forged, hub_query, legacy_hub, legacy_hub_with, open, post, publish_ok,
-    reader, refused, unix_now, writer, BOOKS, BOOK_1, BOOK_2, HUB, RSA_PRIVATE_PEM, RSA_PUBLIC_PEM,
+    data_of, forged, hub_query, legacy_hub, legacy_hub_with, open, open_as, publish_ok, reader,
+    refused, writer, BOOKS, BOOK_1, BOOK_2, RSA_PRIVATE_PEM, RSA_PUBLIC_PEM,
 };
-use crate::support::mercure::{all_access, detail, hub_url, publish, sign, token, LEGACY_SECRET};
+use crate::support::mercure::{
+    all_access, assert_invalid_token, bearer, detail, grant, legacy_sign, now, publish,
+    publish_with, token, HUB, TTL,
+};
 
 #[tokio::test]
 async fn subscriber_token_from_header_beats_query_beats_cookie() {
@@ -91,10 +91,10 @@ async fn publisher_token_may_come_from_the_query_or_the_cookie() {
     let mut client = server.h2().await;
     let mut observer = open(&mut client, &hub_query(&[("topic", "*")]), &[]).await;
     let path = hub_query(&[("authorization", &writer())]);
-    let (status, _, body) = post(
+    let (status, _, body) = publish(
         &mut client,
         &path,
-        &[],
+        None,
         &[("topic", BOOK_1), ("data", "query")],
     )
     .await;
@@ -103,7 +103,7 @@ async fn publisher_token_may_come_from_the_query_or_the_cookie() {
     // A cookie-borne token needs a same-origin request (CSRF defence).
     let cookie = format!("mercureAuthorization={}", writer());
     let origin = format!("https://localhost:{}", server.addr.port());
-    let (status, _, body) = post(
+    let (status, _, body) = publish_with(
         &mut client,
         HUB,
         &[("cookie", &cookie), ("origin", &origin)],
@@ -111,7 +111,7 @@ async fn publisher_token_may_come_from_the_query_or_the_cookie() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) = post(
+    let (status, _, body) = publish_with(
         &mut client,
         HUB,
         &[("cookie", &cookie), ("origin", "https://evil.example")],
@@ -131,40 +131,22 @@ async fn expired_pre_1_0_token_is_refused_and_exp_ends_the_stream() {
     let server = legacy_hub().await;
     let mut client = server.h2().await;
     // Past the hub's 30-second leeway.
-    let expired = sign(
-        &json!({ "mercure": { "subscribe": ["*"], "publish": ["*"] }, "exp": unix_now() - 120 }),
-        "JWT",
-        LEGACY_SECRET,
+    let expired = legacy_sign(
+        &json!({ "mercure": { "subscribe": ["*"], "publish": ["*"] }, "exp": now() - 120 }),
     );
-    let (status, headers, body) = refused(
+    let answer = refused(
         &mut client,
         &hub_query(&[("topic", BOOK_1)]),
         &[("authorization", &bearer(&expired))],
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(
-        headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token"),
-        "{headers:?}"
-    );
+    assert_invalid_token(&answer);
     let (status, _, body) = publish(&mut client, HUB, Some(&expired), &[("topic", BOOK_1)]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // pre-1.0 "Subscribers": the connection is closed when the token expires.
-    let soon = sign(
-        &json!({ "mercure": { "subscribe": [BOOK_1] }, "exp": unix_now() + 2 }),
-        "JWT",
-        LEGACY_SECRET,
-    );
-    let mut stream = open(
-        &mut client,
-        &hub_query(&[("topic", BOOK_1)]),
-        &[("authorization", &bearer(&soon))],
-    )
-    .await;
+    let soon = legacy_sign(&json!({ "mercure": { "subscribe": [BOOK_1] }, "exp": now() + 2 }));
+    let mut stream = open_as(&mut client, &hub_query(&[("topic", BOOK_1)]), &soon).await;
     assert!(stream.next().await.is_none(), "the stream ends at exp");
 }
 
@@ -188,7 +170,7 @@ async fn rs256_and_es256_pre_1_0_tokens_verify_with_their_public_keys() {
     let mut client = server.h2().await;
     let claims = json!({
         "mercure": { "subscribe": [BOOKS], "publish": [BOOKS] },
-        "exp": unix_now() + 600,
+        "exp": now() + 600,
     });
     let signed = |alg: Algorithm, typ: Option<&str>, key: &EncodingKey| {
         let mut header = Header::new(alg);
@@ -206,12 +188,7 @@ async fn rs256_and_es256_pre_1_0_tokens_verify_with_their_public_keys() {
     };
     let es256 = signed(Algorithm::ES256, Some("JWT"), &ec_key(&ec));
 
-    let mut stream = open(
-        &mut client,
-        &hub_query(&[("topic", BOOKS)]),
-        &[("authorization", &bearer(&rs256))],
-    )
-    .await;
+    let mut stream = open_as(&mut client, &hub_query(&[("topic", BOOKS)]), &rs256).await;
     let (status, _, body) = publish(
         &mut client,
         HUB,
@@ -262,11 +239,7 @@ async fn rs256_and_es256_pre_1_0_tokens_verify_with_their_public_keys() {
 async fn access_tokens_and_match_subscriptions_still_work_in_legacy_mode() {
     let server = legacy_hub().await;
     let mut client = server.h2().await;
-    let reader_1_0 = token(
-        &hub_url(&server),
-        json!([detail(&["subscribe"], &[(BOOK_1, "exact")])]),
-        Duration::from_secs(600),
-    );
+    let reader_1_0 = grant(&server, &["subscribe"], &[(BOOK_1, "exact")]);
     let writer_1_0 = all_access(&server, &["publish"]);
     let authorization = bearer(&reader_1_0);
     let headers = [("authorization", authorization.as_str())];
@@ -295,7 +268,7 @@ async fn access_tokens_and_match_subscriptions_still_work_in_legacy_mode() {
     let elsewhere = token(
         "https://other.example/.well-known/mercure",
         json!([detail(&["publish"], &[("*", "exact")])]),
-        Duration::from_secs(600),
+        TTL,
     );
     let (status, _, body) = publish(&mut client, HUB, Some(&elsewhere), &[("topic", BOOK_1)]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -307,11 +280,7 @@ async fn access_token_in_the_authorization_query_parameter_is_refused() {
     // Token": hubs do not accept access tokens in the URI query, compatibility mode or not.
     let server = legacy_hub().await;
     let mut client = server.h2().await;
-    let reader_1_0 = token(
-        &hub_url(&server),
-        json!([detail(&["subscribe"], &[(BOOK_1, "exact")])]),
-        Duration::from_secs(600),
-    );
+    let reader_1_0 = grant(&server, &["subscribe"], &[(BOOK_1, "exact")]);
     let (status, _, body) = refused(
         &mut client,
         &hub_query(&[("topic", BOOK_1), ("authorization", &reader_1_0)]),
@@ -320,6 +289,6 @@ async fn access_token_in_the_authorization_query_parameter_is_refused() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let path = hub_query(&[("authorization", &all_access(&server, &["publish"]))]);
-    let (status, _, body) = post(&mut client, &path, &[], &[("topic", BOOK_1)]).await;
+    let (status, _, body) = publish(&mut client, &path, None, &[("topic", BOOK_1)]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -4,10 +4,8 @@
 
 use http::StatusCode;
 
-use super::{
-    answer, error_message, next_data, open, post, public, query_request, BOOK_1, BOOK_2, HUB,
-};
-use crate::support::mercure::{self, form, get_with, subscribe_path};
+use super::{error_message, next_data, post, public, query_request, BOOK_1, BOOK_2};
+use crate::support::mercure::{self, answer, form, get_with, open, subscribe_path, HUB};
 
 // Parameter validation.
 

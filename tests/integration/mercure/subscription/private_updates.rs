@@ -2,10 +2,8 @@
 //! of the update's topics, never widened by routing matchers, and the same rule on replay as
 //! live.
 
-use super::{
-    bearer, marker, next_data, open_with, post, private, public, reader, BOOK_1, BOOK_2, MARKER,
-};
-use crate::support::mercure::{self, subscribe_path};
+use super::{marker, next_data, open_with, post, private, public, reader, BOOK_1, BOOK_2, MARKER};
+use crate::support::mercure::{self, bearer, subscribe_path};
 
 #[tokio::test]
 async fn anonymous_subscribers_never_get_private_updates_live_or_replayed() {

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 
-use super::{bearer, next_data, now_secs, open_with, private, public, reader, token_with, BOOK_1};
+use super::{next_data, open_with, private, public, reader, token_with, BOOK_1};
 use crate::support::{
-    mercure::{self, subscribe_path},
+    mercure::{self, bearer, now, subscribe_path},
     read_heartbeats, SseStream, PATIENCE,
 };
 
@@ -27,7 +27,7 @@ async fn ended(stream: &mut SseStream) -> Instant {
 async fn a_subscriber_stream_ends_by_its_token_exp() {
     let server = mercure::start(|_| {}).await;
     let mut client = server.h2().await;
-    let exp = now_secs() + 2;
+    let exp = now() + 2;
     let short = token_with(&server, exp, "at+jwt");
     let exp = UNIX_EPOCH + Duration::from_secs(exp);
     let started = Instant::now();

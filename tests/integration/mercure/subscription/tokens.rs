@@ -2,28 +2,20 @@
 //! a token, refusals of bad tokens, the cookie, the `Authorization` header winning over it, and
 //! tokens in the URL refused.
 
-use std::time::Duration;
-
 use http::StatusCode;
 use serde_json::json;
 
-use super::{
-    answer, bearer, marker, next_data, now_secs, open_with, private, token_with, BOOK_1, MARKER,
-};
+use super::{marker, next_data, open_with, private, token_with, BOOK_1, MARKER};
 use crate::support::{
-    mercure::{self, all_access, detail, get_with, subscribe_path, token},
+    mercure::{
+        self, all_access, answer, assert_challenge, assert_invalid_token, bare_challenge, bearer,
+        challenge, detail, get_with, now, subscribe_path, token, TTL,
+    },
     TestServer,
 };
 
 async fn start_closed() -> TestServer {
     mercure::start(|raw| raw.mercure.anonymous = false).await
-}
-
-fn metadata_url(server: &TestServer) -> String {
-    format!(
-        "https://localhost:{}/.well-known/oauth-protected-resource/.well-known/mercure",
-        server.addr.port()
-    )
 }
 
 #[tokio::test]
@@ -36,14 +28,7 @@ async fn without_anonymous_access_no_token_is_401_with_a_challenge_without_error
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(
-        headers["www-authenticate"],
-        format!(
-            "Bearer realm=\"mercure\", resource_metadata=\"{}\"",
-            metadata_url(&server)
-        )
-        .as_str()
-    );
+    assert_eq!(challenge(&headers), bare_challenge(&server));
 }
 
 #[tokio::test]
@@ -51,13 +36,13 @@ async fn without_anonymous_access_a_bad_token_is_401_invalid_token() {
     let server = start_closed().await;
     let mut client = server.h2().await;
     // Past `exp` by more than the 30 s leeway.
-    let expired = token_with(&server, now_secs() - 120, "at+jwt");
+    let expired = token_with(&server, now() - 120, "at+jwt");
     // A plain JWT is not an access token.
-    let not_at_jwt = token_with(&server, now_secs() + 600, "JWT");
+    let not_at_jwt = token_with(&server, now() + 600, "JWT");
     let wrong_audience = token(
         "https://elsewhere.example/.well-known/mercure",
         json!([detail(&["subscribe"], &[("*", "exact")])]),
-        Duration::from_secs(600),
+        TTL,
     );
     let bad_signature = {
         let good = all_access(&server, &["subscribe"]);
@@ -76,24 +61,17 @@ async fn without_anonymous_access_a_bad_token_is_401_invalid_token() {
             ("authorization", bearer(&bad)),
             ("cookie", format!("__Secure-mercure_access_token={bad}")),
         ] {
-            let (status, headers, body) = answer(
+            let answer = answer(
                 &mut client,
                 get_with(&subscribe_path(&[("match", BOOK_1)]), &[(name, &value)]),
             )
             .await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} in {name}: {body}");
-            let challenge = headers["www-authenticate"].to_str().unwrap();
-            assert!(
-                challenge.starts_with("Bearer realm=\"mercure\""),
-                "{challenge}"
-            );
-            assert!(
-                challenge.contains("error=\"invalid_token\""),
-                "{what}: {challenge}"
-            );
-            assert!(
-                challenge.contains(&format!("resource_metadata=\"{}\"", metadata_url(&server))),
-                "{challenge}"
+            assert_challenge(
+                &server,
+                &format!("{what} in {name}"),
+                &answer,
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
             );
         }
     }
@@ -132,7 +110,7 @@ async fn an_authorization_header_wins_over_the_cookie() {
     private(&mut client, &server, BOOK_1, "private").await;
     assert_eq!(next_data(&mut stream, 1).await, ["private"]);
     // And a bad header is not rescued by a good cookie.
-    let (status, headers, _) = answer(
+    let answer = answer(
         &mut client,
         get_with(
             &subscribe_path(&[("match", BOOK_1)]),
@@ -143,11 +121,7 @@ async fn an_authorization_header_wins_over_the_cookie() {
         ),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(headers["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("invalid_token"));
+    assert_invalid_token(&answer);
 }
 
 #[tokio::test]
@@ -160,10 +134,7 @@ async fn tokens_in_the_url_are_not_accepted() {
         let (status, headers, body) = answer(&mut client, get_with(&path, &[])).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{parameter}: {body}");
         // As if no token was presented at all.
-        assert!(!headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error="));
+        assert!(!challenge(&headers).contains("error="));
     }
     // With anonymous access on, a URL token does not unlock private updates either.
     let open_server = mercure::start(|_| {}).await;

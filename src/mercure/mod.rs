@@ -14,6 +14,7 @@
 
 mod access;
 pub mod auth;
+mod client_limit;
 pub mod config;
 mod cors;
 mod discovery;
@@ -75,6 +76,7 @@ pub struct Mercure {
     config: MercureConfig,
     shared: Shared,
     registry: Option<Arc<Registry>>,
+    client_limit: Option<Arc<client_limit::ClientLimit>>,
 }
 
 impl std::fmt::Debug for Mercure {
@@ -139,6 +141,11 @@ impl Mercure {
         let registry = config
             .subscriptions
             .then(|| Arc::new(Registry::new(hub.clone(), &path)));
+        let client_limit = (config.max_streams_per_client > 0).then(|| {
+            Arc::new(client_limit::ClientLimit::new(
+                config.max_streams_per_client,
+            ))
+        });
         Ok(Self {
             hub,
             hub_url: Arc::new(hub_url),
@@ -152,6 +159,7 @@ impl Mercure {
             config,
             shared,
             registry,
+            client_limit,
         })
     }
 

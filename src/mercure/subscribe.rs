@@ -14,6 +14,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 
 use super::{
+    client_limit::ClientSlot,
     filter,
     matcher::{form_pairs, parse_legacy_topics, Matcher},
     subscriptions::{Record, SubscriptionInfo},
@@ -38,6 +39,7 @@ const LAST_EVENT_ID_FIELD: &str = "mercure-last-event-id";
 pub struct MercureStream {
     subscription: Subscription,
     _record: Option<Record>,
+    _slot: Option<ClientSlot>,
 }
 
 /// Mercure streams report a gap with the `Mercure-Last-Event-ID` response field, not with an
@@ -75,6 +77,11 @@ impl Mercure {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
+        // Before any work: a client over its limit costs a map lookup.
+        let slot = match self.client_slot(&parts.extensions) {
+            Ok(slot) => slot,
+            Err(response) => return response,
+        };
         let query = parts.uri.query().unwrap_or("").to_owned();
         // QUERY carries the parameters in a form body too (for matcher lists too long for a
         // URL); GET bodies have no meaning and are not read.
@@ -99,7 +106,40 @@ impl Mercure {
             Ok(None) => return self.auth_error(&super::AuthError::MissingToken),
             Err(e) => return self.auth_error(&e),
         };
-        self.open_stream(request, access)
+        self.open_stream(request, access, slot)
+    }
+
+    /// A place among the client's streams, when a limit is configured and the request
+    /// knows its client (every request the server accepts does). Over the limit: 429.
+    #[allow(clippy::result_large_err)] // the error is the response itself, built once
+    fn client_slot(
+        &self,
+        extensions: &http::Extensions,
+    ) -> Result<Option<ClientSlot>, Response<ResponseBody>> {
+        let (Some(limit), Some(info)) = (
+            &self.client_limit,
+            extensions.get::<crate::conn::ConnInfo>(),
+        ) else {
+            return Ok(None);
+        };
+        let client = info.client_ip();
+        match limit.acquire(client) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                tracing::debug!(%client, "subscription refused: too many streams from this client");
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many open subscriptions from {client} (mercure.max_streams_per_client = {})",
+                        self.config.max_streams_per_client
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+                Err(response)
+            }
+        }
     }
 
     fn parse_subscription(
@@ -178,6 +218,7 @@ impl Mercure {
         &self,
         request: ParsedSubscription,
         access: Option<Arc<Access>>,
+        slot: Option<ClientSlot>,
     ) -> Response<ResponseBody> {
         let ParsedSubscription {
             protocol,
@@ -238,6 +279,7 @@ impl Mercure {
         let stream = MercureStream {
             subscription,
             _record: record,
+            _slot: slot,
         };
         let body = SseBody::new(stream, self.shared.heartbeat_interval, limits, None);
         let mut response = event_stream_response(ResponseBody::Mercure(Box::new(body)));

@@ -53,6 +53,10 @@ pub struct RawMercure {
     pub max_connection_secs: f64,
     /// Most `topic` fields in one publish request (more: 413). Default 64.
     pub max_publish_topics: usize,
+    /// Most subscription streams one client address may hold at once (more: 429). The
+    /// address is the one the connection reports (PROXY protocol, trusted proxies). 0 turns
+    /// the limit off. Default 10000.
+    pub max_streams_per_client: usize,
 }
 
 /// A verification key: exactly one source.
@@ -107,6 +111,7 @@ impl Default for RawMercure {
             leeway_secs: 30.0,
             max_connection_secs: 3600.0,
             max_publish_topics: 64,
+            max_streams_per_client: 10_000,
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct MercureConfig {
     pub max_connection: Duration,
     /// Most topics per publish.
     pub max_publish_topics: usize,
+    /// Most streams per client address; 0: no limit.
+    pub max_streams_per_client: usize,
 }
 
 /// Which origins may use the hub from a browser.
@@ -217,6 +224,7 @@ impl RawMercure {
             leeway: Duration::from_secs_f64(self.leeway_secs.clamp(0.0, 3600.0)),
             max_connection: secs("mercure.max_connection_secs", self.max_connection_secs)?,
             max_publish_topics: self.max_publish_topics,
+            max_streams_per_client: self.max_streams_per_client,
         }))
     }
 }

@@ -112,3 +112,35 @@ async fn streams_are_uncached_event_streams_with_heartbeats() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_over_its_stream_limit_gets_429_until_one_of_its_streams_ends() {
+    let server = mercure::start(|raw| raw.mercure.max_streams_per_client = 2).await;
+    let mut client = server.h2().await;
+    let path = subscribe_path(&[("match", BOOK_1)]);
+    let first = client.subscribe(&path).await;
+    let _second = client.subscribe(&path).await;
+    let response = client.get(&path).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let (_, body) = crate::support::read_all(response).await;
+    assert!(body.contains("max_streams_per_client"), "{body}");
+    // A new connection from the same address counts against the same limit.
+    let mut other = server.h2().await;
+    assert_eq!(
+        other.get(&path).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    drop(first);
+    // The place frees when the server drops the stream: poll briefly (bounded).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let response = other.get(&path).await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

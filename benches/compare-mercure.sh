@@ -59,6 +59,8 @@ publish_tokens_file = "$WORK/static-tokens"
 
 [mercure]
 hub_url = "$hub_url"
+# The load tool is one client address with all the streams.
+max_streams_per_client = 0
 
 [[mercure.issuers]]
 iss = "https://bench.example"

@@ -269,14 +269,7 @@ impl Mercure {
     /// compatibility mode, any other JWT by the pre-1.0 rules (the `mercure` claim).
     pub fn validate(&self, token: &PresentedToken) -> Result<Access, AuthError> {
         let now = SystemTime::now();
-        let is_access_token = jsonwebtoken::decode_header(&token.token)
-            .ok()
-            .and_then(|h| h.typ)
-            .is_some_and(|typ| {
-                let typ = typ.to_ascii_lowercase();
-                typ == "at+jwt" || typ == "application/at+jwt"
-            });
-        if self.config.legacy && !is_access_token {
+        if self.config.legacy && !auth::is_access_token(&token.token) {
             let grants = self.validator.validate_legacy(&token.token, now)?;
             return Access::from_legacy(grants, &self.cache);
         }

@@ -175,7 +175,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, AuthError> 
 }
 
 /// Whether `token` is a JWT whose header says it is a 1.0 access token (`typ: at+jwt`).
-fn is_access_token(token: &str) -> bool {
+pub fn is_access_token(token: &str) -> bool {
     jsonwebtoken::decode_header(token)
         .ok()
         .and_then(|header| header.typ)

@@ -13,7 +13,7 @@ use std::{sync::Arc, time::SystemTime};
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{Action, AuthError, Grants, LegacyGrants, TokenError};
+use super::auth::{granted_on_every, Action, AuthError, Grants, LegacyGrants, TokenError};
 use super::matcher::{Matcher, MatcherCache};
 use crate::hub::UpdateView;
 
@@ -79,14 +79,9 @@ impl Access {
 
     /// Whether every one of `topics` (canonical and alternates) may be published.
     pub fn can_publish<'t>(&self, topics: impl IntoIterator<Item = &'t str>) -> bool {
-        let mut any = false;
-        for topic in topics {
-            any = true;
-            if !self.publish.iter().any(|m| m.matches(topic)) {
-                return false;
-            }
-        }
-        any
+        granted_on_every(topics, |topic| {
+            self.publish.iter().any(|m| m.matches(topic))
+        })
     }
 
     /// Whether `subscribe` is granted on `topic` (the subscription API's check, where the
@@ -127,16 +122,5 @@ impl Access {
     /// Whether the token is a pre-1.0 one (the subscription API answers in that format).
     pub fn is_legacy(&self) -> bool {
         matches!(self.origin, Origin::Legacy(_))
-    }
-
-    /// The issuer and subject, for logs (1.0 tokens only).
-    pub fn subject(&self) -> Option<(&str, &str)> {
-        match &self.origin {
-            Origin::Current(grants) => grants
-                .subject
-                .as_deref()
-                .map(|sub| (grants.issuer.as_str(), sub)),
-            Origin::Legacy(_) => None,
-        }
     }
 }

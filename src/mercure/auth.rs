@@ -41,9 +41,10 @@ mod validate;
 
 pub use error::{AuthError, KeyError, TokenError, REALM};
 pub use extract::{
-    bearer_from_headers, is_access_token, legacy_token_from_request, PresentedToken, TokenSource,
-    DEFAULT_COOKIE, LEGACY_COOKIE, LEGACY_QUERY_PARAM,
+    bearer_from_headers, is_access_token, is_token68, legacy_token_from_request, PresentedToken,
+    TokenSource, DEFAULT_COOKIE, LEGACY_COOKIE, LEGACY_QUERY_PARAM,
 };
+pub(crate) use grants::granted_on_every;
 pub use grants::{
     Action, Detail, Grants, LegacyGrants, TopicSelector, DEFAULT_MATCH_TYPE, WILDCARD,
 };

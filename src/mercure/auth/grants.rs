@@ -100,14 +100,9 @@ impl Grants {
         topics: impl IntoIterator<Item = &'t str>,
         matches: impl Fn(&TopicSelector, &str) -> bool,
     ) -> bool {
-        let mut any = false;
-        for topic in topics {
-            any = true;
-            if !self.grants(Action::Publish, topic, &matches) {
-                return false;
-            }
-        }
-        any
+        granted_on_every(topics, |topic| {
+            self.grants(Action::Publish, topic, &matches)
+        })
     }
 
     /// Whether a private update with these topics may be delivered: `subscribe` must be
@@ -165,18 +160,11 @@ impl LegacyGrants {
         topics: impl IntoIterator<Item = &'t str>,
         matches: impl Fn(&str, &str) -> bool,
     ) -> bool {
-        let mut any = false;
-        for topic in topics {
-            any = true;
-            if !self
-                .publish
+        granted_on_every(topics, |topic| {
+            self.publish
                 .iter()
                 .any(|s| s == WILDCARD || matches(s, topic))
-            {
-                return false;
-            }
-        }
-        any
+        })
     }
 
     /// Whether at least one topic of a private update matches a `mercure.subscribe`
@@ -192,4 +180,21 @@ impl LegacyGrants {
                 .any(|s| s == WILDCARD || matches(s, t))
         })
     }
+}
+
+/// The publishing rule (draft "Publishers", pre-1.0 "Publishers"): `granted` must hold for
+/// every topic of the update, canonical and alternates, and an update without topics is not
+/// publishable.
+pub(crate) fn granted_on_every<'t>(
+    topics: impl IntoIterator<Item = &'t str>,
+    granted: impl Fn(&str) -> bool,
+) -> bool {
+    let mut any = false;
+    for topic in topics {
+        any = true;
+        if !granted(topic) {
+            return false;
+        }
+    }
+    any
 }

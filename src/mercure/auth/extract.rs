@@ -59,16 +59,10 @@ pub fn bearer_from_headers(
     headers: &HeaderMap,
     cookie_name: &str,
 ) -> Result<Option<PresentedToken>, AuthError> {
-    if let Some(token) = bearer_header(headers)? {
-        return Ok(Some(PresentedToken {
-            token,
-            source: TokenSource::Header,
-        }));
+    if let Some(token) = header_token(headers)? {
+        return Ok(Some(token));
     }
-    Ok(cookie(headers, cookie_name)?.map(|token| PresentedToken {
-        token,
-        source: TokenSource::Cookie,
-    }))
+    cookie_token(headers, cookie_name)
 }
 
 /// The token of a pre-1.0 request: the `Authorization: Bearer` header wins, then the
@@ -80,11 +74,8 @@ pub fn legacy_token_from_request(
     headers: &HeaderMap,
     cookie_name: &str,
 ) -> Result<Option<PresentedToken>, AuthError> {
-    if let Some(token) = bearer_header(headers)? {
-        return Ok(Some(PresentedToken {
-            token,
-            source: TokenSource::Header,
-        }));
+    if let Some(token) = header_token(headers)? {
+        return Ok(Some(token));
     }
     let mut from_query = None;
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
@@ -113,7 +104,20 @@ pub fn legacy_token_from_request(
             source: TokenSource::Query,
         }));
     }
-    Ok(cookie(headers, cookie_name)?.map(|token| PresentedToken {
+    cookie_token(headers, cookie_name)
+}
+
+/// The `Authorization: Bearer` token, the presentation that always wins.
+fn header_token(headers: &HeaderMap) -> Result<Option<PresentedToken>, AuthError> {
+    Ok(bearer_header(headers)?.map(|token| PresentedToken {
+        token,
+        source: TokenSource::Header,
+    }))
+}
+
+/// The token of cookie `name`, the presentation of last resort.
+fn cookie_token(headers: &HeaderMap, name: &str) -> Result<Option<PresentedToken>, AuthError> {
+    Ok(cookie(headers, name)?.map(|token| PresentedToken {
         token,
         source: TokenSource::Cookie,
     }))

@@ -1,5 +1,7 @@
-//! The command line: `serve`, `cert`, `publish`, `subscribe`. Parsing is clap's; each
-//! command returns a typed error that the binary turns into a message and an exit code.
+//! The command line: `serve`, `cert`, `publish`, `subscribe`, `token`. Parsing is clap's;
+//! each command returns a typed error that `main` turns into a message and an exit code.
+//! The binary's side only: the library never parses a command line, sets up logging or
+//! installs signal handlers.
 
 mod token;
 
@@ -8,7 +10,7 @@ use std::{io::Read, path::PathBuf, process::ExitCode};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{
+use ssegate::{
     certs,
     client::{self, ClientOptions, PublishOptions, SubscribeOptions, Trust},
     config::{ConfigError, LogConfig, LogFormat, RawConfig, DEFAULT_CERT_DIR},
@@ -45,6 +47,10 @@ pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// Check the configuration (file and flags) and exit without serving: 0 when it is
+    /// valid, 64 with the culprit named otherwise.
+    #[arg(long)]
+    pub check: bool,
     /// server.listen: TLS listener address.
     #[arg(long)]
     pub listen: Option<String>,
@@ -334,7 +340,7 @@ impl ServeArgs {
         raw.demo.enabled &= !self.no_demo;
         for route in &self.routes {
             let (path, upstream) = route.split_once('=').unwrap_or((route.as_str(), ""));
-            raw.routes.push(crate::gateway::route::RawRoute {
+            raw.routes.push(ssegate::config::RawRoute {
                 path: path.to_owned(),
                 upstream: upstream.to_owned(),
                 ..Default::default()
@@ -386,6 +392,10 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
     };
     args.apply(&mut raw);
     let config = raw.validate()?;
+    if args.check {
+        println!("configuration ok");
+        return Ok(());
+    }
     init_tracing(&config.log);
     let fd_limit = server::raise_fd_limit();
     tracing::info!(fd_limit, "starting ssegate {}", env!("CARGO_PKG_VERSION"));

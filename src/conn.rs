@@ -31,44 +31,16 @@ use tracing::Instrument;
 
 use crate::{
     config::{Config, Http2Config},
-    forwarded::{client_ip, TrustedProxies},
+    http::{
+        forwarded::{client_ip, TrustedProxies},
+        ConnInfo,
+    },
     io::CoalescingIo,
     proxy_protocol::read_header,
-    routes::App,
+    router::App,
     shutdown::{DrainWatch, Served},
     tls::ALPN_H2,
 };
-
-/// What a request's handler knows about its connection, as a request extension.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// The TCP peer (or the PROXY protocol source).
-    pub peer: SocketAddr,
-    /// The client's address as trusted proxies report it (`X-Forwarded-For`), if any.
-    pub forwarded_client: Option<std::net::IpAddr>,
-    /// The connection came over TLS.
-    pub tls: bool,
-    /// The peer is a trusted proxy: its forwarding headers are kept.
-    pub trusted_proxy: bool,
-}
-
-impl Default for ConnInfo {
-    fn default() -> Self {
-        Self {
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-            forwarded_client: None,
-            tls: false,
-            trusted_proxy: false,
-        }
-    }
-}
-
-impl ConnInfo {
-    /// The client's address: what a trusted proxy said, else the peer.
-    pub fn client_ip(&self) -> std::net::IpAddr {
-        self.forwarded_client.unwrap_or(self.peer.ip())
-    }
-}
 
 /// Which listener a connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +153,7 @@ pub async fn serve(
         match transport {
             Transport::Plaintext => {
                 let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, drain, io, Protocol::Auto, info).await
+                serve_http(&ctx, drain, io, HttpProtocol::Auto, info).await
             }
             Transport::Tls => {
                 let handshake = ctx.acceptor.accept(stream);
@@ -197,10 +169,10 @@ pub async fn serve(
                     }
                 };
                 let protocol = if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
-                    Protocol::Http2
+                    HttpProtocol::Http2
                 } else {
                     // No ALPN at all means HTTP/1.1 (RFC 7301: the client did not offer h2).
-                    Protocol::Http1
+                    HttpProtocol::Http1
                 };
                 let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
                 serve_http(&ctx, drain, io, protocol, info).await;
@@ -212,7 +184,7 @@ pub async fn serve(
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Protocol {
+enum HttpProtocol {
     Http1,
     Http2,
     Auto,
@@ -253,7 +225,7 @@ async fn serve_http<I>(
     ctx: &ConnContext,
     drain: DrainWatch,
     io: I,
-    protocol: Protocol,
+    protocol: HttpProtocol,
     info: ConnInfo,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -262,9 +234,9 @@ async fn serve_http<I>(
     span.record(
         "proto",
         match protocol {
-            Protocol::Http1 => "http/1.1",
-            Protocol::Http2 => "h2",
-            Protocol::Auto => "plaintext",
+            HttpProtocol::Http1 => "http/1.1",
+            HttpProtocol::Http2 => "h2",
+            HttpProtocol::Auto => "plaintext",
         },
     );
     // The header timeout of HTTP/1.1 is hyper's; HTTP/2 has none, so the first request's
@@ -305,7 +277,7 @@ async fn serve_http<I>(
         }
     };
     let served = match protocol {
-        Protocol::Http1 => {
+        HttpProtocol::Http1 => {
             let mut builder = hyper::server::conn::http1::Builder::new();
             apply_http1!(builder, ctx);
             let conn = builder.serve_connection(io, service).with_upgrades();
@@ -314,7 +286,7 @@ async fn serve_http<I>(
                 .await
                 .map_err(BoxError::from)
         }
-        Protocol::Http2 => {
+        HttpProtocol::Http2 => {
             let mut builder = hyper::server::conn::http2::Builder::new(SpanExecutor);
             apply_http2!(builder, &ctx.http2);
             let conn = builder.serve_connection(io, service);
@@ -323,7 +295,7 @@ async fn serve_http<I>(
                 .await
                 .map_err(BoxError::from)
         }
-        Protocol::Auto => {
+        HttpProtocol::Auto => {
             let mut builder = auto::Builder::new(SpanExecutor);
             apply_http1!(builder.http1(), ctx);
             apply_http2!(builder.http2(), &ctx.http2);

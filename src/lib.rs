@@ -2,40 +2,43 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file and its validation into [`config::Config`].
-//! - [`tls`], [`certs`]: rustls configuration with ALPN; the local CA and server
-//!   certificate generator.
-//! - [`server`], [`conn`], [`shutdown`]: listeners, accept loop, connection limit; one
-//!   connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2 serving; draining.
-//! - [`proxy_protocol`], [`forwarded`]: PROXY protocol v1/v2 headers; trusted proxies and
-//!   `X-Forwarded-For`.
-//! - [`io`]: write coalescing, so a busy connection's frames leave in one TLS record.
-//! - [`routes`], [`body`]: the HTTP API and routing, and the response body type.
-//! - [`gateway`]: upstream routes, the streaming proxy, SSE relay and fan-out.
-//! - [`hub`]: topics, history and `Last-Event-ID` resumption, subscriber mailboxes.
-//! - [`mercure`]: the Mercure protocol hub: subscription, publication, access tokens,
-//!   active subscriptions.
-//! - [`publish_auth`]: who may publish on the native API.
-//! - [`sse`]: event encoding and the streaming response body (heartbeats, limits).
-//! - [`demo`]: the page at `/`.
+//! Dependencies point one way, from the edge down to encoding:
+//! edge → router → front doors → hub → `sse`, with `http`, `config` and `auth` below the
+//! modules that use them. `tests/integration/architecture.rs` checks it.
+//!
+//! - Edge: [`server`] (listeners, accept loop, connection limit, the assembly of every
+//!   part), [`conn`] (one connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2
+//!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`proxy_protocol`],
+//!   [`tls`] (rustls with ALPN), [`certs`] (the local CA and server certificate).
+//! - [`router`]: `/healthz` and which front door serves a path.
+//! - Front doors: [`native`] (the `/events` API and who may publish on it), [`mercure`]
+//!   (the Mercure protocol hub), [`gateway`] (upstream routes, streaming proxy, SSE relay and
+//!   fan-out), [`demo`] (the page at `/`).
+//! - [`hub`]: the [`hub::Log`] (ids, history, `Last-Event-ID` lookup; [`hub::MemoryLog`] by
+//!   default) and the [`hub::Router`] (topic index, scan groups, mailboxes).
+//! - [`sse`]: event encoding, the wire-format reader, mailboxes, and the streaming response
+//!   body (heartbeats, limits) over any [`sse::EventSource`].
+//! - Shared leaves: [`http`] (connection info, client address, error responses, body
+//!   readers, the response body type), [`auth`] (access tokens), [`config`] (the TOML file
+//!   and its validation into plain data).
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
-//! - [`cli`]: command-line parsing and the commands, called by the thin `main`.
+//!
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`).
 
-pub mod body;
+pub mod auth;
 pub mod certs;
-pub mod cli;
 pub mod client;
 pub mod config;
 pub mod conn;
 pub mod demo;
-pub mod forwarded;
 pub mod gateway;
+pub mod http;
 pub mod hub;
 pub mod io;
 pub mod mercure;
+pub mod native;
 pub mod proxy_protocol;
-pub mod publish_auth;
-pub mod routes;
+pub mod router;
 pub mod server;
 pub mod shutdown;
 pub mod sse;

@@ -1,9 +1,13 @@
-//! The `ssegate` binary: parses the command line and runs the library's command.
+//! The `ssegate` binary: the command line (`cli`), logging set-up, signals and the runtime,
+//! around the library's [`ssegate::Server`] and client.
+
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use ssegate::cli::{self, Cli};
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -22,14 +22,15 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
+    auth::{KeyError, PublishAuthority},
     certs,
     config::{Config, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
     hub::Hub,
     mercure::Mercure,
-    publish_auth::PublishGuard,
-    routes::{App, AppConfig},
+    native::{NativeApi, NativeConfig, PublishGuard},
+    router::App,
     shutdown::Drain,
     tls,
 };
@@ -53,8 +54,8 @@ pub enum ServerError {
     #[error(transparent)]
     Gateway(#[from] ClientBuildError),
     /// A Mercure key source cannot be set up.
-    #[error("mercure: {0}")]
-    Mercure(#[from] crate::mercure::auth::KeyError),
+    #[error("mercure")]
+    Mercure(#[from] KeyError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -121,7 +122,7 @@ impl Server {
         let mercure = match &config.mercure {
             Some(mercure_config) => {
                 let tls_port = tls_listener.local_addr().map_or(0, |a| a.port());
-                let shared = crate::mercure::Shared {
+                let shared = crate::mercure::ServerSettings {
                     heartbeat_interval: config.heartbeat_interval,
                     max_body_bytes: config.server.max_body_bytes,
                     body_read_timeout: config.server.body_read_timeout,
@@ -179,26 +180,28 @@ impl Server {
         let publish_guard = PublishGuard::new(
             config.publish_requires_auth(),
             config.publish_auth.static_tokens.clone(),
-            mercure.clone(),
+            mercure.clone().map(|m| m as Arc<dyn PublishAuthority>),
         );
         log_publish_policy(&config, mercure.as_deref());
         let key_refresh = mercure
             .as_ref()
             .map(|m| m.spawn_key_refresh())
             .unwrap_or_default();
-        let app = App::new(
-            hub.clone(),
-            AppConfig {
+        let native = config.hub_path.clone().map(|path| {
+            let native_config = NativeConfig {
+                path,
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.server.max_body_bytes,
                 body_read_timeout: config.server.body_read_timeout,
-                hub_path: config.hub_path.clone(),
-                demo: config.demo,
-            },
-            Some(gateway),
-        )
-        .with_mercure(mercure)
-        .with_publish_guard(publish_guard);
+                reserved_event_type: mercure.is_some().then_some(crate::mercure::RESERVED_TYPE),
+            };
+            NativeApi::new(hub.clone(), native_config, publish_guard)
+        });
+        let app = App::new(hub.clone())
+            .with_native(native)
+            .with_mercure(mercure)
+            .with_gateway(Some(gateway.clone()))
+            .with_demo(config.demo);
         let drain = Drain::new();
         let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));

@@ -42,8 +42,7 @@ use issue::{reuse_problem, write_server_cert};
 pub use error::CertError;
 pub use trust::trust_instructions;
 
-/// Default hosts: localhost, 127.0.0.1, ::1
-pub const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+pub use crate::config::DEFAULT_HOSTS;
 
 /// How far `not_before` is back-dated, so a client whose clock runs a little
 /// behind does not see a certificate from the future.

@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::CliError;
-use crate::mercure::auth::MERCURE_DETAIL_TYPE;
+use ssegate::auth::MERCURE_DETAIL_TYPE;
 
 /// `ssegate token`.
 #[derive(Debug, Args)]

@@ -2,7 +2,10 @@
 //! documented default) and its validated form ([`Config`], with `Duration`s and parsed
 //! addresses). Bad values are reported with the name of the key, before any port is bound.
 
+mod hub;
+pub mod mercure;
 mod publish_auth;
+mod route;
 mod values;
 
 use std::{
@@ -13,20 +16,20 @@ use std::{
 
 use serde::Deserialize;
 
+pub use hub::{HubConfig, RawHub};
+pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
 use publish_auth::publish_auth;
 pub use publish_auth::{PublishAuthConfig, PublishAuthMode};
+pub use route::{RawRoute, RouteConfig, UpstreamProto, DEFAULT_FANOUT_VARY};
 use values::{at_least, coalesce_window, parse_addr, positive, window};
 pub use values::{invalid, secs};
 
-use crate::{
-    forwarded::TrustedProxies,
-    gateway::route::{RawRoute, RouteConfig},
-    hub::HubConfig,
-    mercure::{MercureConfig, RawMercure},
-};
+use crate::http::TrustedProxies;
 
 /// Default TLS listen address: loopback only, so a first run exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Names and addresses the generated local server certificate covers by default.
+pub const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
 /// Default directory of generated local certificates.
 pub const DEFAULT_CERT_DIR: &str = "certs";
 
@@ -179,36 +182,6 @@ pub struct RawHttp2 {
     pub max_send_buf_size: usize,
 }
 
-/// `[hub]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawHub {
-    /// Serve the built-in hub. Default true.
-    pub enabled: bool,
-    /// Path prefix of the hub's API. Default `/events`.
-    pub path: String,
-    /// A comment is sent on a stream silent for this long, in seconds. Default 15.
-    pub heartbeat_interval_secs: f64,
-    /// Events kept for `Last-Event-ID` replay, all topics together. Default 10000.
-    pub history_max_events: usize,
-    /// Bytes of encoded events kept for replay. Default 16 MiB.
-    pub history_max_bytes: usize,
-    /// Events queued for one subscriber before its stream is ended as too slow. Default 256.
-    pub subscriber_queue: usize,
-    /// Topics one stream may subscribe to. Default 64.
-    pub max_topics_per_subscription: usize,
-    /// Who may publish, on the native API and the Mercure hub alike: `required` (a static
-    /// token from `publish_tokens` or an access token granting `publish`), `open` (anyone
-    /// who can reach the listener), or `auto` (default): `required` as soon as a listener
-    /// is bound to an address that is not loopback.
-    pub publish_auth: String,
-    /// Static bearer tokens accepted for publishing on the native API. Prefer
-    /// `publish_tokens_file` for secrets.
-    pub publish_tokens: Vec<String>,
-    /// A file with one static publish token per line (blank lines and `#` comments skipped).
-    pub publish_tokens_file: Option<PathBuf>,
-}
-
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -246,10 +219,7 @@ impl Default for RawTls {
             cert: None,
             key: None,
             cert_dir: PathBuf::from(DEFAULT_CERT_DIR),
-            hosts: crate::certs::DEFAULT_HOSTS
-                .iter()
-                .map(|h| h.to_string())
-                .collect(),
+            hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
         }
     }
 }
@@ -264,24 +234,6 @@ impl Default for RawHttp2 {
             keepalive_timeout_secs: 20.0,
             max_header_list_size: 16 << 10,
             max_send_buf_size: 32 << 10,
-        }
-    }
-}
-
-impl Default for RawHub {
-    fn default() -> Self {
-        let hub = HubConfig::default();
-        Self {
-            enabled: true,
-            path: "/events".into(),
-            heartbeat_interval_secs: 15.0,
-            history_max_events: hub.history_max_events,
-            history_max_bytes: hub.history_max_bytes,
-            subscriber_queue: hub.subscriber_queue,
-            max_topics_per_subscription: hub.max_topics_per_subscription,
-            publish_auth: "auto".into(),
-            publish_tokens: Vec::new(),
-            publish_tokens_file: None,
         }
     }
 }

@@ -85,7 +85,7 @@ pub(super) fn publish_auth(
     }
     for token in &tokens {
         // What a client can send as `Authorization: Bearer`, and long enough not to guess.
-        if token.len() < 16 || !crate::mercure::auth::is_token68(token) {
+        if token.len() < 16 || !crate::auth::is_token68(token) {
             return invalid(
                 "hub.publish_tokens",
                 "tokens need at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and `=` only at the end)",

@@ -14,7 +14,7 @@ use hyper_util::{
 };
 use rustls::{pki_types::pem::PemObject, pki_types::CertificateDer, ClientConfig, RootCertStore};
 
-use super::route::{RouteConfig, UpstreamProto};
+use crate::config::{RouteConfig, UpstreamProto};
 
 /// The body type of requests sent upstream.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;

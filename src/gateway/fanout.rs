@@ -24,15 +24,12 @@ use http::{
 use http_body_util::{BodyExt, Empty};
 use tokio::{sync::watch, task::AbortHandle};
 
-use super::{
-    client::UpstreamClient, error_chain, headers::strip_hop_by_hop, is_event_stream,
-    route::RouteConfig,
-};
+use super::{client::UpstreamClient, error_chain, headers::strip_hop_by_hop, is_event_stream};
 use crate::{
-    body::ResponseBody,
-    hub::{mailbox::CloseReason, mailbox::Mailbox, Next, Resume},
-    routes::error,
-    sse::{EventSource, SseBody, StreamLimits},
+    config::RouteConfig,
+    http::error,
+    http::ResponseBody,
+    sse::{CloseReason, EventSource, Mailbox, Next, Resume, SseBody, StreamLimits},
 };
 
 /// Events queued per subscriber of a shared stream before its stream is ended.
@@ -68,7 +65,7 @@ struct Registry {
     replay: usize,
     header_timeout: Duration,
     label: String,
-    streams: Mutex<HashMap<StreamKey, Arc<Shared>>>,
+    streams: Mutex<HashMap<StreamKey, Arc<SharedStream>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,7 +84,7 @@ enum Head {
 
 /// One shared upstream stream.
 #[derive(Debug)]
-struct Shared {
+struct SharedStream {
     key: StreamKey,
     head: watch::Sender<Head>,
     state: Mutex<SharedState>,
@@ -155,7 +152,7 @@ impl Fanout {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let (head, _) = watch::channel(Head::Pending);
-                    Arc::new(Shared {
+                    Arc::new(SharedStream {
                         key: key.clone(),
                         head,
                         state: Mutex::new(SharedState::default()),
@@ -206,7 +203,7 @@ impl Fanout {
         match head {
             Head::Streaming(headers) => {
                 let body = SseBody::new(subscription, heartbeat, StreamLimits::default(), None);
-                let mut response = Response::new(ResponseBody::Shared(Box::new(body)));
+                let mut response = Response::new(ResponseBody::events(body));
                 *response.headers_mut() = headers;
                 response
             }
@@ -229,7 +226,7 @@ impl Fanout {
 #[derive(Debug)]
 pub struct SharedSubscription {
     registry: Arc<Registry>,
-    shared: Arc<Shared>,
+    shared: Arc<SharedStream>,
     mailbox: Arc<Mailbox>,
 }
 
@@ -275,7 +272,7 @@ impl Drop for SharedSubscription {
 }
 
 /// Reads the upstream for as long as anyone listens, reconnecting after failures.
-async fn run_upstream(registry: Arc<Registry>, shared: Arc<Shared>, parts: request::Parts) {
+async fn run_upstream(registry: Arc<Registry>, shared: Arc<SharedStream>, parts: request::Parts) {
     let mut last_id = parts
         .headers
         .get("last-event-id")
@@ -362,7 +359,7 @@ async fn run_upstream(registry: Arc<Registry>, shared: Arc<Shared>, parts: reque
 /// Splits the upstream body into whole events and queues each to every subscriber.
 async fn relay_events(
     registry: &Registry,
-    shared: &Shared,
+    shared: &SharedStream,
     mut body: hyper::body::Incoming,
     last_id: &mut Option<String>,
     retry: &mut Duration,
@@ -407,7 +404,7 @@ async fn relay_events(
     }
 }
 
-fn broadcast(registry: &Registry, shared: &Shared, id: Option<String>, frame: Bytes) {
+fn broadcast(registry: &Registry, shared: &SharedStream, id: Option<String>, frame: Bytes) {
     let wakers: Vec<Waker> = {
         let mut state = lock(&shared.state);
         if registry.replay > 0 {
@@ -427,7 +424,7 @@ fn broadcast(registry: &Registry, shared: &Shared, id: Option<String>, frame: By
     }
 }
 
-fn end_stream(shared: &Shared, head: Head) {
+fn end_stream(shared: &SharedStream, head: Head) {
     let wakers: Vec<Waker> = {
         let mut state = lock(&shared.state);
         state.ended = true;

@@ -23,12 +23,14 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use crate::{body::ResponseBody, conn::ConnInfo, routes::error};
+use crate::{
+    config::{RouteConfig, UpstreamProto},
+    http::{error, ConnInfo, ResponseBody},
+};
 use client::{ClientBuildError, UpstreamClient};
 use fanout::Fanout;
 use headers::{add_forwarding, append_via, strip_hop_by_hop, ForwardedFor};
 use relay::{SseRelayBody, TimedBody};
-use route::{RouteConfig, UpstreamProto};
 
 /// One route with its client.
 #[derive(Debug)]
@@ -173,13 +175,9 @@ impl Gateway {
             parts
                 .headers
                 .insert("x-accel-buffering", HeaderValue::from_static("no"));
-            ResponseBody::SseRelay(Box::new(SseRelayBody::new(body, self.heartbeat)))
+            ResponseBody::relay(SseRelayBody::new(body, self.heartbeat))
         } else {
-            ResponseBody::Relay(Box::new(TimedBody::new(
-                body,
-                config.idle_timeout,
-                total_deadline,
-            )))
+            ResponseBody::relay(TimedBody::new(body, config.idle_timeout, total_deadline))
         };
         Response::from_parts(parts, body)
     }

@@ -1,89 +1,63 @@
-//! The in-memory pub/sub hub: topics, their subscribers' mailboxes, the event history and
-//! `Last-Event-ID` resumption.
+//! The pub/sub hub: topics, the event log and `Last-Event-ID` resumption, subscribers'
+//! mailboxes. Two parts with one seam between them:
 //!
-//! One mutex orders everything that must be ordered: assigning an id, appending to the
-//! history, pushing to live subscribers, and registering a new subscriber together with the
-//! point where its replay ends. That is what makes replay-then-live free of gaps and
-//! duplicates while publishers are busy. The critical sections are short (a memcpy of the
-//! frame and one push per subscriber of the topic); encoding happens before the lock and
-//! waking subscribers after it.
+//! - the [`Log`] orders events, assigns ids, retains them for replay and finds them by id;
+//!   [`MemoryLog`] is the embedded default;
+//! - the [`Router`] holds this node's subscribers (topic index, scan groups, mailboxes) and
+//!   queues each event the log hands it to those that select it.
+//!
+//! [`Hub`] ties them together for the front doors: it checks and encodes an update once,
+//! appends it to the log, and registers subscriptions with the router at a hand-over point
+//! from which the log replays and the router delivers live, without gap or duplicate.
+//!
+//! Owns: topics, the log, the router, subscriptions. Imports only `sse` (encoding, mailboxes,
+//! stream types) and `config` (its settings); never a front door or the edge.
 
 pub mod history;
-pub mod mailbox;
+pub mod log;
+mod memory_log;
+mod router;
 mod scan;
 pub mod selection;
 mod subscription;
 pub mod topic;
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
-    },
-    task::Waker,
-    time::{SystemTime, UNIX_EPOCH},
+use std::sync::{
+    atomic::{AtomicBool, AtomicU64, Ordering},
+    Arc,
 };
 
-use crate::sse::event::{check_field, encode_body, prepend_id, EventFields, FieldError};
-use history::{is_generated_id, History, ResumeFrom, StoredEvent};
-use mailbox::{CloseReason, Mailbox};
-use scan::ScanGroups;
+use futures_util::FutureExt;
+
+use crate::sse::{
+    event::{check_field, encode_body, EventFields, FieldError},
+    Mailbox, Resume,
+};
+use history::is_generated_id;
+pub use log::{Appended, Cursor, Entry, Log, LogStats, NewEvent, Read};
+pub use memory_log::MemoryLog;
+pub use router::Router;
 use selection::Subscriber;
 pub use selection::{Filter, Selection, UpdateView};
 use subscription::Replay;
 pub use subscription::Subscription;
 pub use topic::{TopicError, TopicName};
 
-/// Settings of the hub, validated by [`crate::config`].
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Most events kept for replay, all topics together.
-    pub history_max_events: usize,
-    /// Most bytes of encoded events kept for replay.
-    pub history_max_bytes: usize,
-    /// Most events queued for one subscriber before its stream is ended.
-    pub subscriber_queue: usize,
-    /// Most topics one stream may subscribe to.
-    pub max_topics_per_subscription: usize,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        Self {
-            history_max_events: 10_000,
-            history_max_bytes: 16 << 20,
-            subscriber_queue: 256,
-            max_topics_per_subscription: 64,
-        }
-    }
-}
+pub use crate::config::HubConfig;
 
 /// The hub. Shared as `Arc<Hub>` by every connection.
 #[derive(Debug)]
 pub struct Hub {
-    state: Mutex<State>,
+    log: Arc<dyn Log>,
+    router: Arc<Router>,
     config: HubConfig,
+    closed: AtomicBool,
     stats: Counters,
-}
-
-#[derive(Debug)]
-struct State {
-    next_seq: u64,
-    history: History,
-    /// Subscribers by exact topic.
-    topics: HashMap<Arc<str>, Vec<Arc<Subscriber>>>,
-    /// Subscribers offered every update (pattern matchers), by scan group.
-    scanning: ScanGroups,
-    /// The id of the last event published, retained or not.
-    last_id: Option<Arc<str>>,
-    closed: bool,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     published: AtomicU64,
-    enqueued: AtomicU64,
     overflows: AtomicU64,
     subscriptions: AtomicU64,
     active: AtomicU64,
@@ -115,8 +89,9 @@ pub struct HubStats {
 pub struct Published {
     /// The event's id.
     pub id: String,
-    /// How many subscribers it was queued to.
-    pub receivers: usize,
+    /// How many subscribers of this node it was queued to, when the log delivered it before
+    /// answering; `None` when the log delivers later.
+    pub receivers: Option<usize>,
 }
 
 /// Why a publish was refused.
@@ -175,51 +150,31 @@ pub enum SubscribeError {
     Closed,
 }
 
-/// How a subscription's replay relates to the `Last-Event-ID` it asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resume {
-    /// No `Last-Event-ID`: live events only.
-    Live,
-    /// Every event after the requested id is replayed.
-    Complete,
-    /// The id is unknown or older than the history: everything retained is replayed, and
-    /// events may have been missed.
-    Gap,
-}
-
-/// What a subscription yields next.
-#[derive(Debug)]
-pub enum Next {
-    /// Frames were appended to the caller's buffer.
-    Frames,
-    /// Events were evicted from the history before the replay reached them.
-    HistoryGap,
-    /// The subscription is over (after every queued frame was taken).
-    Closed(CloseReason),
-}
-
 impl Hub {
-    /// An empty hub. Ids start at the current time in microseconds, so the ids of a
-    /// restarted hub are above those of its previous run and an old `Last-Event-ID` is
-    /// reported as a gap instead of matching an unrelated event.
+    /// A hub on the embedded [`MemoryLog`].
     pub fn new(config: HubConfig) -> Arc<Self> {
-        let first_seq = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
-        Self::with_first_seq(config, first_seq)
+        Self::with_log(config, |config, router| {
+            Arc::new(MemoryLog::new(
+                config.history_max_events,
+                config.history_max_bytes,
+                router,
+            ))
+        })
     }
 
-    fn with_first_seq(config: HubConfig, first_seq: u64) -> Arc<Self> {
+    /// A hub on the log `make_log` builds around the hub's router (the log hands the router
+    /// every appended event).
+    pub fn with_log(
+        config: HubConfig,
+        make_log: impl FnOnce(&HubConfig, Arc<Router>) -> Arc<dyn Log>,
+    ) -> Arc<Self> {
+        let router = Arc::new(Router::new());
+        let log = make_log(&config, router.clone());
         Arc::new(Self {
-            state: Mutex::new(State {
-                next_seq: first_seq,
-                history: History::new(config.history_max_events, config.history_max_bytes),
-                topics: HashMap::new(),
-                scanning: ScanGroups::default(),
-                last_id: None,
-                closed: false,
-            }),
+            log,
+            router,
             config,
+            closed: AtomicBool::new(false),
             stats: Counters::default(),
         })
     }
@@ -229,9 +184,9 @@ impl Hub {
         &self.config
     }
 
-    /// Publishes `data` to `topic`: assigns an id (the publisher's `id` if given), keeps the
-    /// event in the history and queues it to every subscriber of the topic.
-    pub fn publish(
+    /// Publishes `data` to `topic`: the log assigns an id (the publisher's `id` if given)
+    /// and keeps the event for replay, and every subscriber of the topic gets it.
+    pub async fn publish(
         &self,
         topic: &TopicName,
         id: Option<String>,
@@ -246,11 +201,53 @@ impl Hub {
             fields,
             data,
         })
+        .await
     }
 
     /// Publishes an update to all its topics: each subscriber that selects any of them (and
     /// whose filter accepts it, for private updates) gets it exactly once.
-    pub fn publish_update(&self, update: Update<'_>) -> Result<Published, PublishError> {
+    pub async fn publish_update(&self, update: Update<'_>) -> Result<Published, PublishError> {
+        let event = self.prepare(update)?;
+        let appended = self.log.append(event).await?;
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        Ok(Published {
+            id: appended.id.to_string(),
+            receivers: appended.receivers,
+        })
+    }
+
+    /// Publishes an update from code that cannot wait (a stream being dropped): at once
+    /// when the log answers at once, else on a task of its own. Failures are dropped: they
+    /// happen only when the hub is closing.
+    pub fn publish_detached(self: &Arc<Self>, update: Update<'_>) {
+        let Ok(event) = self.prepare(update) else {
+            return;
+        };
+        let append = self.log.append(event);
+        let hub = self.clone();
+        let count = move |result: Result<Appended, PublishError>| {
+            if result.is_ok() {
+                hub.stats.published.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let mut append = append;
+                match (&mut append).now_or_never() {
+                    Some(result) => count(result),
+                    None => drop(runtime.spawn(append.map(count))),
+                }
+            }
+            Err(_) => {
+                if let Some(result) = append.now_or_never() {
+                    count(result);
+                }
+            }
+        }
+    }
+
+    /// Checks an update and encodes it once, for every subscriber and the log.
+    fn prepare(&self, update: Update<'_>) -> Result<NewEvent, PublishError> {
         let Update {
             topics,
             private,
@@ -268,72 +265,21 @@ impl Hub {
                 return Err(PublishError::EmptyId);
             }
             // The native API keeps digit-only ids for the hub's own, so that an id names one
-            // event; Mercure publishers may choose any id (the history looks theirs up first).
+            // event; Mercure publishers may choose any id (the log looks theirs up first).
             if unique_id && is_generated_id(id) {
                 return Err(PublishError::ReservedId);
             }
         }
-        let body = encode_body(fields, data);
-        let mut wakers: Vec<Waker> = Vec::new();
-        let (id, receivers) = {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(PublishError::Closed);
-            }
-            if let Some(id) = id.as_ref().filter(|_| unique_id) {
-                if state.history.has_custom_id(id) {
-                    return Err(PublishError::DuplicateId(id.clone()));
-                }
-            }
-            let seq = state.next_seq;
-            state.next_seq += 1;
-            let chosen = id.is_some();
-            let id = id.unwrap_or_else(|| seq.to_string());
-            let frame = prepend_id(&id, &body);
-            let mut receivers = 0;
-            let view = UpdateView::new(&topics, private);
-            let mut deliver = |subscriber: &Subscriber| {
-                let (taken, waker) = subscriber.mailbox.push_event(seq, &frame);
-                receivers += usize::from(taken);
-                wakers.extend(waker);
-            };
-            for topic in &topics {
-                for subscriber in state.topics.get(topic).into_iter().flatten() {
-                    if subscriber.selection.permits(&view) {
-                        deliver(subscriber);
-                    }
-                }
-            }
-            for group in state.scanning.iter() {
-                // Members route alike: the first one answers for the group.
-                if !group.members[0].selection.selects(&view) {
-                    continue;
-                }
-                for subscriber in &group.members {
-                    if subscriber.selection.permits(&view) {
-                        deliver(subscriber);
-                    }
-                }
-            }
-            drop(view);
-            state.last_id = Some(Arc::from(id.as_str()));
-            state.history.push(StoredEvent {
-                seq,
-                custom_id: chosen.then(|| id.clone().into_boxed_str()),
-                topics: topics.into_boxed_slice(),
-                private,
-                frame,
-            });
-            (id, receivers)
-        };
-        for waker in wakers {
-            waker.wake();
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(PublishError::Closed);
         }
-        self.stats.published.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .enqueued
-            .fetch_add(receivers as u64, Ordering::Relaxed);
-        Ok(Published { id, receivers })
+        Ok(NewEvent {
+            topics: topics.into_boxed_slice(),
+            private,
+            id,
+            unique_id,
+            body: encode_body(fields, data),
+        })
     }
 
     /// Subscribes to `topics`. With `last_event_id`, the retained events after that id are
@@ -354,6 +300,11 @@ impl Hub {
 
     /// Subscribes with a general [`Selection`] (exact topics, a filter offered every
     /// update, or both).
+    ///
+    /// The id is looked up first, then the subscriber registers with the router, which
+    /// names the hand-over point: events after it arrive live, events up to it (and after
+    /// the id) are replayed from the log. Should the id be past the hand-over point (a log
+    /// that delivers later than it answers), the mailbox refuses live events up to the id.
     pub fn subscribe_selection(
         self: &Arc<Self>,
         selection: Selection,
@@ -362,40 +313,42 @@ impl Hub {
         if selection.topics.is_empty() && !selection.scan {
             return Err(SubscribeError::NoTopic);
         }
+        let known = last_event_id.and_then(|id| self.log.lookup(id));
         let subscriber = Arc::new(Subscriber {
-            mailbox: Mailbox::new(self.config.subscriber_queue),
+            mailbox: Mailbox::starting_after(self.config.subscriber_queue, known),
             selection,
         });
-        let (replay, resume) = {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(SubscribeError::Closed);
-            }
-            for topic in &subscriber.selection.topics {
-                state
-                    .topics
-                    .entry(topic.clone())
-                    .or_default()
-                    .push(subscriber.clone());
-            }
-            if subscriber.selection.scan {
-                state.scanning.add(subscriber.clone());
-            }
-            let end = state.next_seq;
-            match last_event_id {
-                None => (None, Resume::Live),
-                Some(id) => match state.history.resume_from(id, end) {
-                    ResumeFrom::Exact(next) => (Some(Replay { next, end }), Resume::Complete),
-                    ResumeFrom::Gap(next) => (Some(Replay { next, end }), Resume::Gap),
-                },
-            }
+        let handover = self
+            .router
+            .register(&subscriber)
+            .map_err(|_| SubscribeError::Closed)?;
+        let (replay, resume) = match (last_event_id, known) {
+            (None, _) => (None, Resume::Live),
+            (Some(_), None) => (
+                handover.map(|until| Replay { after: None, until }),
+                Resume::Gap,
+            ),
+            (Some(_), Some(after)) => match handover.filter(|&until| after < until) {
+                None => (None, Resume::Complete),
+                Some(until) => {
+                    // A read of nothing says whether events after the id were evicted.
+                    let probe = self.log.read(Some(after), until, 0, &mut |_| false);
+                    let resume = if probe.gap {
+                        Resume::Gap
+                    } else {
+                        Resume::Complete
+                    };
+                    let after = if probe.gap { probe.next } else { Some(after) };
+                    (Some(Replay { after, until }), resume)
+                }
+            },
         };
         self.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         Ok(Subscription {
             hub: self.clone(),
             subscriber,
-            replay: replay.filter(|r| r.next < r.end),
+            replay,
             resume,
         })
     }
@@ -403,70 +356,28 @@ impl Hub {
     /// Ends every subscription (after the frames already queued) and refuses new
     /// publishes and subscriptions: graceful shutdown needs every stream to end.
     pub fn shutdown(&self) {
-        let wakers: Vec<Waker> = {
-            let mut state = self.lock();
-            state.closed = true;
-            state
-                .topics
-                .values()
-                .flatten()
-                .chain(state.scanning.subscribers())
-                .filter_map(|s| s.mailbox.close(CloseReason::Shutdown))
-                .collect()
-        };
-        for waker in wakers {
-            waker.wake();
-        }
+        self.closed.store(true, Ordering::Relaxed);
+        self.router.close();
     }
 
-    /// The id of the last event published since start, retained in the history or not:
-    /// the cursor a client passes back as `Last-Event-ID` to miss nothing from now on.
+    /// The id of the last event delivered since start, retained in the log or not: the
+    /// cursor a client passes back as `Last-Event-ID` to miss nothing from now on.
     pub fn last_event_id(&self) -> Option<Arc<str>> {
-        self.lock().last_id.clone()
+        self.router.last_id()
     }
 
     /// The hub's counters.
     pub fn stats(&self) -> HubStats {
-        let (active_topics, history_events, history_bytes) = {
-            let state = self.lock();
-            (
-                state.topics.len(),
-                state.history.len(),
-                state.history.bytes(),
-            )
-        };
+        let log = self.log.stats();
         HubStats {
             published: self.stats.published.load(Ordering::Relaxed),
-            enqueued: self.stats.enqueued.load(Ordering::Relaxed),
+            enqueued: self.router.enqueued(),
             overflows: self.stats.overflows.load(Ordering::Relaxed),
             subscriptions: self.stats.subscriptions.load(Ordering::Relaxed),
             active_subscriptions: self.stats.active.load(Ordering::Relaxed),
-            active_topics,
-            history_events,
-            history_bytes,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent before anything that could
-        // panic (allocation aside), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn unsubscribe(&self, subscriber: &Arc<Subscriber>) {
-        let mut state = self.lock();
-        for topic in &subscriber.selection.topics {
-            if let Some(list) = state.topics.get_mut(topic) {
-                if let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, subscriber)) {
-                    list.swap_remove(i);
-                }
-                if list.is_empty() {
-                    state.topics.remove(topic);
-                }
-            }
-        }
-        if subscriber.selection.scan {
-            state.scanning.remove(subscriber);
+            active_topics: self.router.active_topics(),
+            history_events: log.events,
+            history_bytes: log.bytes,
         }
     }
 }

@@ -17,7 +17,8 @@ use std::{
 
 use url::Url;
 
-use super::mailbox::Mailbox;
+use super::log::Cursor;
+use crate::sse::Mailbox;
 
 /// Decides whether an update reaches a subscriber.
 pub trait Filter: fmt::Debug + Send + Sync {
@@ -174,6 +175,6 @@ impl Selection {
 /// A registered subscriber: its queue and its selection.
 #[derive(Debug)]
 pub struct Subscriber {
-    pub(crate) mailbox: Mailbox,
+    pub(crate) mailbox: Mailbox<Cursor>,
     pub(crate) selection: Selection,
 }

@@ -1,5 +1,5 @@
-//! A subscriber's side of the hub: replay from the history, then live events from its
-//! mailbox; unsubscribing on drop.
+//! A subscriber's side of the hub: replay from the log up to the hand-over point, then live
+//! events from its mailbox; unregistering on drop.
 
 use std::{
     sync::{atomic::Ordering, Arc},
@@ -9,10 +9,11 @@ use std::{
 use bytes::Bytes;
 
 use super::{
-    mailbox::CloseReason,
+    log::Cursor,
     selection::{Subscriber, UpdateView},
-    Hub, Next, Resume,
+    Hub,
 };
+use crate::sse::{CloseReason, EventSource, Next, Resume};
 
 /// A subscriber's registration. Dropping it unsubscribes.
 #[derive(Debug)]
@@ -23,12 +24,12 @@ pub struct Subscription {
     pub(super) resume: Resume,
 }
 
-/// The part of the history still to replay: sequence numbers `next..end`. Live events
-/// start at `end`, so the two never overlap.
+/// The part of the log still to replay: events after `after` up to `until`, the hand-over
+/// point. Live events start after `until`, so the two never overlap.
 #[derive(Debug)]
 pub(super) struct Replay {
-    pub(super) next: u64,
-    pub(super) end: u64,
+    pub(super) after: Option<Cursor>,
+    pub(super) until: Cursor,
 }
 
 impl Subscription {
@@ -42,7 +43,7 @@ impl Subscription {
         &self.subscriber.selection.topics
     }
 
-    /// Appends up to `max` frames to `out`: first the replay from the history, then live
+    /// Appends up to `max` frames to `out`: first the replay from the log, then live
     /// events from the mailbox. Pending (with the waker registered) when there is nothing.
     pub fn poll_next(
         &mut self,
@@ -62,44 +63,53 @@ impl Subscription {
         polled
     }
 
-    /// Reads the next replay batch under the hub lock. `None` once the replay is done.
+    /// Reads the next replay batch from the log. `None` once the replay is done.
     fn take_replay(&mut self, max: usize, out: &mut Vec<Bytes>) -> Option<Next> {
         let replay = self.replay.as_mut()?;
-        let state = self.hub.lock();
-        let oldest = state.history.oldest_seq().unwrap_or(replay.end);
-        if replay.next < oldest.min(replay.end) {
+        let selection = &self.subscriber.selection;
+        let start_len = out.len();
+        let read = self
+            .hub
+            .log
+            .read(replay.after, replay.until, max, &mut |entry| {
+                let wanted = selection.wants(&UpdateView::new(entry.topics, entry.private));
+                if wanted {
+                    out.push(entry.frame.clone());
+                }
+                wanted
+            });
+        if read.next.is_some() {
+            replay.after = read.next;
+        }
+        if read.gap {
             // Evicted while this subscriber was reading the replay: say so, then go on
             // from what is left.
-            replay.next = oldest.min(replay.end);
             return Some(Next::HistoryGap);
         }
-        let start_len = out.len();
-        while replay.next < replay.end && out.len() - start_len < max {
-            let Some(event) = state.history.get(replay.next) else {
-                break;
-            };
-            replay.next += 1;
-            let view = UpdateView::new(&event.topics, event.private);
-            if self.subscriber.selection.wants(&view) {
-                out.push(event.frame.clone());
-            }
-        }
-        let done = replay.next >= replay.end;
-        drop(state);
-        if done {
+        if read.done {
             self.replay = None;
         }
-        if out.len() > start_len {
-            Some(Next::Frames)
-        } else {
-            None
-        }
+        (out.len() > start_len).then_some(Next::Frames)
+    }
+}
+
+impl EventSource for Subscription {
+    fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
+        Subscription::poll_next(self, cx, max, out)
+    }
+
+    fn resume(&self) -> &Resume {
+        &self.resume
+    }
+
+    fn describe(&self) -> String {
+        format!("topics {:?}", self.topics())
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.unsubscribe(&self.subscriber);
+        self.hub.router.unregister(&self.subscriber);
         self.hub.stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -13,8 +13,8 @@ use std::{sync::Arc, time::SystemTime};
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{granted_on_every, Action, AuthError, Grants, LegacyGrants, TokenError};
 use super::matcher::{Matcher, MatcherCache};
+use crate::auth::{granted_on_every, Action, AuthError, Grants, LegacyGrants, TokenError};
 use crate::hub::UpdateView;
 
 /// The grants of a validated token.
@@ -95,7 +95,7 @@ impl Access {
     pub fn can_receive(&self, update: &UpdateView<'_>, hub_url: &Url) -> bool {
         self.subscribe
             .iter()
-            .any(|m| super::filter::any_topic_matches(m, update, hub_url))
+            .any(|m| any_topic_matches(m, update, hub_url))
     }
 
     /// The token's `exp`, when it has one: a subscriber's stream ends by then.
@@ -122,5 +122,27 @@ impl Access {
     /// Whether the token is a pre-1.0 one (the subscription API answers in that format).
     pub fn is_legacy(&self) -> bool {
         matches!(self.origin, Origin::Legacy(_))
+    }
+}
+
+/// Whether any topic of `update` (canonical or alternate) matches `matcher`. URL patterns
+/// shared through the hub's matcher cache are evaluated once per update whatever the number
+/// of subscriptions (and token grants) using them, on topics resolved once per update.
+pub(super) fn any_topic_matches(matcher: &Matcher, update: &UpdateView<'_>, hub_url: &Url) -> bool {
+    let evaluate = || match matcher {
+        Matcher::Any => true,
+        Matcher::UrlPattern(_) => {
+            let urls = update.resolved(hub_url);
+            update
+                .topics()
+                .iter()
+                .zip(urls.iter())
+                .any(|(topic, url)| matcher.matches_resolved(topic, url.as_ref()))
+        }
+        other => update.topics().iter().any(|t| other.matches(t)),
+    };
+    match matcher.memo_key() {
+        Some(key) => update.memo(key, evaluate),
+        None => evaluate(),
     }
 }

@@ -6,8 +6,8 @@
 
 use http::{header, HeaderMap, HeaderValue, Response};
 
-use super::config::CorsOrigins;
-use crate::body::ResponseBody;
+use crate::config::CorsOrigins;
+use crate::http::ResponseBody;
 
 /// Request headers a cross-origin client may send: the token, the publication's body type,
 /// and the reconnection cursor (polyfills set it on `fetch`).

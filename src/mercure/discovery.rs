@@ -4,10 +4,10 @@
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::auth::MERCURE_DETAIL_TYPE;
 use super::matcher::MatcherType;
 use super::Mercure;
-use crate::body::ResponseBody;
+use crate::auth::MERCURE_DETAIL_TYPE;
+use crate::http::ResponseBody;
 
 /// The metadata document.
 pub fn metadata(mercure: &Mercure) -> Response<ResponseBody> {

@@ -101,29 +101,7 @@ impl MercureFilter {
         }
         self.patterns
             .iter()
-            .any(|m| any_topic_matches(m, update, &self.hub_url))
-    }
-}
-
-/// Whether any topic of `update` (canonical or alternate) matches `matcher`. URL patterns
-/// shared through the hub's matcher cache are evaluated once per update whatever the number
-/// of subscriptions (and token grants) using them, on topics resolved once per update.
-pub(super) fn any_topic_matches(matcher: &Matcher, update: &UpdateView<'_>, hub_url: &Url) -> bool {
-    let evaluate = || match matcher {
-        Matcher::Any => true,
-        Matcher::UrlPattern(_) => {
-            let urls = update.resolved(hub_url);
-            update
-                .topics()
-                .iter()
-                .zip(urls.iter())
-                .any(|(topic, url)| matcher.matches_resolved(topic, url.as_ref()))
-        }
-        other => update.topics().iter().any(|t| other.matches(t)),
-    };
-    match matcher.memo_key() {
-        Some(key) => update.memo(key, evaluate),
-        None => evaluate(),
+            .any(|m| super::access::any_topic_matches(m, update, &self.hub_url))
     }
 }
 

@@ -7,15 +7,12 @@
 //! - [`auth`]: access tokens: where a request carries one, their validation (JWT access
 //!   tokens with `authorization_details`, and pre-1.0 `mercure` claims), the grants they
 //!   carry, and the RFC 6750 error responses.
-//! - [`config`]: the `[mercure]` section.
 //! - [`Mercure`] (here): the endpoints under the hub URL's path, and the token checks they
 //!   share: subscription (`subscribe`), publication (`publish`), the subscription API and
 //!   events (`subscriptions`), the protected resource metadata (`discovery`) and CORS (`cors`).
 
 mod access;
-pub mod auth;
 mod client_limit;
-pub mod config;
 mod cors;
 mod discovery;
 mod filter;
@@ -32,25 +29,30 @@ use http_body::Body;
 use url::Url;
 
 pub use access::Access;
-pub use config::{MercureConfig, RawMercure};
-pub use publish::RESERVED_TYPE;
 pub use subscribe::MercureStream;
 
-use crate::{
-    body::ResponseBody,
-    hub::Hub,
-    routes::{error, method_not_allowed, read_text_body},
+use crate::auth::{
+    bearer_from_headers, challenge_response, legacy_token_from_request, AuthError, PresentedToken,
+    PublishAuthority, RemoteJwks, TokenSource, Validator,
 };
-use auth::{
-    bearer_from_headers, legacy_token_from_request, AuthError, PresentedToken, RemoteJwks,
-    TokenSource, Validator,
+use crate::{
+    config::MercureConfig,
+    http::ResponseBody,
+    http::{error, method_not_allowed, read_text_body},
+    hub::Hub,
 };
 use matcher::{MatcherCache, MatcherLimits, DEFAULT_CACHE_CAPACITY};
 use subscriptions::Registry;
 
+/// The SSE event type the hub keeps for its own events (subscription events).
+pub const RESERVED_TYPE: &str = "mercure";
+
+/// The reserved cursor value asking for everything the hub retains.
+pub const EARLIEST: &str = "earliest";
+
 /// Settings the Mercure endpoints share with the rest of the server.
 #[derive(Debug, Clone)]
-pub struct Shared {
+pub struct ServerSettings {
     /// Heartbeat interval of streams.
     pub heartbeat_interval: Duration,
     /// Largest publish body.
@@ -74,7 +76,7 @@ pub struct Mercure {
     cache: Arc<MatcherCache>,
     limits: MatcherLimits,
     config: MercureConfig,
-    shared: Shared,
+    shared: ServerSettings,
     registry: Option<Arc<Registry>>,
     client_limit: Option<Arc<client_limit::ClientLimit>>,
 }
@@ -103,8 +105,8 @@ impl Mercure {
         config: MercureConfig,
         hub: Arc<Hub>,
         tls_port: u16,
-        shared: Shared,
-    ) -> Result<Self, auth::KeyError> {
+        shared: ServerSettings,
+    ) -> Result<Self, crate::auth::KeyError> {
         let hub_url = config.hub_url_for(tls_port);
         let path = hub_url.path().trim_end_matches('/').to_owned();
         let audience = config
@@ -269,7 +271,7 @@ impl Mercure {
     /// compatibility mode, any other JWT by the pre-1.0 rules (the `mercure` claim).
     pub fn validate(&self, token: &PresentedToken) -> Result<Access, AuthError> {
         let now = SystemTime::now();
-        if self.config.legacy && !auth::is_access_token(&token.token) {
+        if self.config.legacy && !crate::auth::is_access_token(&token.token) {
             let grants = self.validator.validate_legacy(&token.token, now)?;
             return Access::from_legacy(grants, &self.cache);
         }
@@ -329,20 +331,20 @@ impl Mercure {
     }
 }
 
-/// The RFC 6750 answer to an authorization failure: the status, the `WWW-Authenticate:
-/// Bearer` challenge pointing at `metadata_url`, and a message that says no more than the
-/// challenge does (draft: "Error Responses").
-pub fn challenge_response(e: &AuthError, metadata_url: &str) -> Response<ResponseBody> {
-    let (status, challenge) = e.www_authenticate(metadata_url);
-    let message = match e {
-        AuthError::InvalidToken(_) => "the access token is invalid".to_owned(),
-        other => other.to_string(),
-    };
-    let mut response = error(status, message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    response
+impl PublishAuthority for Mercure {
+    fn reserved_namespace(&self, topic: &str) -> Option<String> {
+        self.in_reserved_namespace(topic)
+            .then(|| self.hub_url.path().to_owned())
+    }
+
+    fn grants_publish(&self, token: &PresentedToken, topic: &str) -> Result<bool, AuthError> {
+        self.validate(token)
+            .map(|access| access.can_publish([topic]))
+    }
+
+    fn metadata_url(&self) -> &str {
+        &self.metadata_url
+    }
 }
 
 /// A request refused before anything was done: the status and the message for the client.

@@ -13,22 +13,17 @@ use http::{header, Request, Response, StatusCode, Uri};
 use http_body::Body;
 
 use super::{
-    auth::{AuthError, TokenSource},
     cors,
     matcher::{forbidden_char, form_pairs, WILDCARD},
-    new_urn_uuid,
-    subscribe::EARLIEST,
-    text_plain, Mercure, Protocol, Rejection,
+    new_urn_uuid, text_plain, Mercure, Protocol, Rejection, EARLIEST, RESERVED_TYPE,
 };
+use crate::auth::{AuthError, TokenSource};
 use crate::{
-    body::ResponseBody,
+    http::error,
+    http::ResponseBody,
     hub::{PublishError, Update},
-    routes::error,
     sse::EventFields,
 };
-
-/// The SSE event type the hub keeps for its own events (subscription events).
-pub const RESERVED_TYPE: &str = "mercure";
 
 /// Longest accepted `id` and `type`, in bytes (longer: 413, as the draft asks of field
 /// limits). Ids travel in every reconnection's `Last-Event-ID` header.
@@ -82,10 +77,10 @@ impl Mercure {
                 return self.auth_error(&AuthError::InsufficientScope);
             }
         }
-        self.dispatch(publication)
+        self.dispatch(publication).await
     }
 
-    fn dispatch(&self, publication: Publication) -> Response<ResponseBody> {
+    async fn dispatch(&self, publication: Publication) -> Response<ResponseBody> {
         let Publication {
             topics,
             data,
@@ -107,9 +102,9 @@ impl Mercure {
             fields: &fields,
             data: &data,
         };
-        match self.hub.publish_update(update) {
+        match self.hub.publish_update(update).await {
             Ok(published) => {
-                tracing::debug!(id = %published.id, receivers = published.receivers, private, "mercure update published");
+                tracing::debug!(id = %published.id, receivers = ?published.receivers, private, "mercure update published");
                 let mut response = Response::new(ResponseBody::full(published.id));
                 response
                     .headers_mut()

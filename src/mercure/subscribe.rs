@@ -18,17 +18,15 @@ use super::{
     filter,
     matcher::{form_pairs, parse_legacy_topics, Matcher},
     subscriptions::{Record, SubscriptionInfo},
-    Access, Mercure, Protocol, Rejection,
+    Access, Mercure, Protocol, Rejection, EARLIEST,
 };
 use crate::{
-    body::ResponseBody,
-    hub::{Next, Resume, SubscribeError, Subscription},
-    routes::{error, event_stream_response},
+    http::ResponseBody,
+    http::{error, event_stream_response},
+    hub::{SubscribeError, Subscription},
     sse::{EventSource, SseBody, StreamLimits},
+    sse::{Next, Resume},
 };
-
-/// The reserved cursor value asking for everything the hub retains.
-pub const EARLIEST: &str = "earliest";
 
 /// The response field carrying the reconciliation cursor (pre-1.0: `Last-Event-ID`).
 const LAST_EVENT_ID_FIELD: &str = "mercure-last-event-id";
@@ -118,7 +116,7 @@ impl Mercure {
     ) -> Result<Option<ClientSlot>, Response<ResponseBody>> {
         let (Some(limit), Some(info)) = (
             &self.client_limit,
-            extensions.get::<crate::conn::ConnInfo>(),
+            extensions.get::<crate::http::ConnInfo>(),
         ) else {
             return Ok(None);
         };
@@ -282,7 +280,7 @@ impl Mercure {
             _slot: slot,
         };
         let body = SseBody::new(stream, self.shared.heartbeat_interval, limits, None);
-        let mut response = event_stream_response(ResponseBody::Mercure(Box::new(body)));
+        let mut response = event_stream_response(ResponseBody::events(body));
         let headers = response.headers_mut();
         if let Some(cursor) = cursor {
             let field = match protocol {

@@ -1,10 +1,17 @@
-//! Server-sent events on the wire: encoding of events and comments ([`event`]) and the
-//! response body that streams a subscription to one client ([`stream`]).
+//! Server-sent events on the wire and the streams that carry them: encoding of events and
+//! comments ([`event`]), the one reader of the wire format ([`reader`]), the bounded queue
+//! between a producer and a subscriber ([`mailbox`]), and the response body that streams a
+//! source of events to one client ([`stream`]).
 //!
 //! Encoding follows the WHATWG HTML "Server-sent events" section: every event is encoded
 //! once, when it is published, and the same [`bytes::Bytes`] is shared by every subscriber.
+//!
+//! Owns the stream types every producer speaks ([`EventSource`], [`Next`], [`Resume`],
+//! [`CloseReason`]); imports nothing of the hub, the gateway or Mercure, which implement
+//! [`EventSource`] for their own streams.
 
 pub mod event;
+pub mod mailbox;
 pub mod stream;
 
 use std::task::{Context, Poll};
@@ -12,12 +19,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 pub use event::{EventFields, FieldError};
+pub use mailbox::Mailbox;
 pub use stream::{EndReason, SseBody, StreamLimits};
 
-use crate::hub::{Next, Resume};
-
-/// Where an [`SseBody`] takes its events from: a hub subscription, or a shared upstream
-/// stream of the gateway.
+/// Where an [`SseBody`] takes its events from: a hub subscription, a Mercure stream, or a
+/// shared or relayed upstream stream of the gateway.
 pub trait EventSource: std::fmt::Debug + Send + Unpin + 'static {
     /// Appends up to `max` encoded frames to `out`, or registers the waker.
     fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next>;
@@ -27,17 +33,38 @@ pub trait EventSource: std::fmt::Debug + Send + Unpin + 'static {
     fn describe(&self) -> String;
 }
 
-impl EventSource for crate::hub::Subscription {
-    fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
-        crate::hub::Subscription::poll_next(self, cx, max, out)
-    }
+/// How a subscription's replay relates to the `Last-Event-ID` it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// No `Last-Event-ID`: live events only.
+    Live,
+    /// Every event after the requested id is replayed.
+    Complete,
+    /// The id is unknown or older than the history: everything retained is replayed, and
+    /// events may have been missed.
+    Gap,
+}
 
-    fn resume(&self) -> &Resume {
-        crate::hub::Subscription::resume(self)
-    }
+/// What a source yields next.
+#[derive(Debug)]
+pub enum Next {
+    /// Frames were appended to the caller's buffer.
+    Frames,
+    /// Events were evicted from the history before the replay reached them.
+    HistoryGap,
+    /// The stream is over (after every queued frame was taken).
+    Closed(CloseReason),
+}
 
-    fn describe(&self) -> String {
-        let topics = self.topics();
-        format!("topics {topics:?}")
-    }
+/// Why a source closed its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The subscriber did not keep up: its queue was full when an event arrived. Its
+    /// stream ends so the client reconnects and resumes from the history.
+    Overflow,
+    /// The server is shutting down.
+    Shutdown,
+    /// The source of the events ended the stream (an upstream's end, such as 204, or an
+    /// upstream that failed or went silent under a relayed stream).
+    Ended,
 }

@@ -19,10 +19,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 
-use crate::{
-    hub::{mailbox::CloseReason, Next, Resume, Subscription},
-    sse::event::{encode_notice, GAP_EVENT_TYPE, HEARTBEAT_COMMENT, OPEN_COMMENT},
-    sse::EventSource,
+use super::{
+    event::{encode_notice, GAP_EVENT_TYPE, HEARTBEAT_COMMENT, OPEN_COMMENT},
+    CloseReason, EventSource, Next, Resume,
 };
 
 /// Most events sent in one DATA frame: a busy stream catches up in few frames, and one
@@ -56,10 +55,10 @@ pub enum EndReason {
     SourceEnded,
 }
 
-/// The body of an SSE response, fed by a hub subscription or a shared upstream stream.
+/// The body of an SSE response, fed by any [`EventSource`]. The source is the last field,
+/// so `SseBody<dyn EventSource>` is a valid (unsized) type that boxed bodies coerce into.
 #[derive(Debug)]
-pub struct SseBody<S: EventSource = Subscription> {
-    subscription: S,
+pub struct SseBody<S: EventSource + ?Sized> {
     prelude: Option<Bytes>,
     tick_every: Duration,
     next_tick: Instant,
@@ -70,6 +69,7 @@ pub struct SseBody<S: EventSource = Subscription> {
     scratch: Vec<Bytes>,
     delivered: u64,
     ended: Option<EndReason>,
+    subscription: S,
 }
 
 impl<S: EventSource> SseBody<S> {
@@ -109,7 +109,9 @@ impl<S: EventSource> SseBody<S> {
             ended: None,
         }
     }
+}
 
+impl<S: EventSource + ?Sized> SseBody<S> {
     fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.ended = Some(reason);
         Poll::Ready(None)
@@ -179,7 +181,7 @@ impl<S: EventSource> SseBody<S> {
     }
 }
 
-impl<S: EventSource> Body for SseBody<S> {
+impl<S: EventSource + ?Sized> Body for SseBody<S> {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -216,7 +218,7 @@ impl<S: EventSource> Body for SseBody<S> {
     }
 }
 
-impl<S: EventSource> Drop for SseBody<S> {
+impl<S: EventSource + ?Sized> Drop for SseBody<S> {
     fn drop(&mut self) {
         tracing::debug!(
             source = %self.subscription.describe(),

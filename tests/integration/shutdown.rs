@@ -91,7 +91,7 @@ async fn shutdown_deadline_closes_a_client_that_does_not_read() {
     let fields = ssegate::sse::EventFields::default();
     let topic = ssegate::hub::TopicName::parse("stuck").unwrap();
     for _ in 0..200 {
-        hub.publish(&topic, None, &fields, &chunk).unwrap();
+        hub.publish(&topic, None, &fields, &chunk).await.unwrap();
     }
     // Without the deadline this would wait for the client forever.
     tokio::time::timeout(PATIENCE, server.shutdown())

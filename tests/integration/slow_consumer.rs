@@ -119,7 +119,7 @@ async fn an_http1_subscriber_that_stops_reading_is_disconnected_after_the_stall_
     let fields = ssegate::sse::EventFields::default();
     let topic = ssegate::hub::TopicName::parse("stall").unwrap();
     for _ in 0..200 {
-        hub.publish(&topic, None, &fields, &chunk).unwrap();
+        hub.publish(&topic, None, &fields, &chunk).await.unwrap();
     }
     // The socket buffers fill, the writes stall, and the connection is closed.
     wait_for(|| hub.stats().active_subscriptions == 0).await;

@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use super::{decode, document, encode, Registry, LEGACY_CONTEXT};
 use crate::{
-    body::ResponseBody,
-    mercure::{auth::AuthError, matcher::MatcherType, subscribe::EARLIEST, Mercure, Protocol},
-    routes::error,
+    auth::AuthError,
+    http::error,
+    http::ResponseBody,
+    mercure::{matcher::MatcherType, Mercure, Protocol, EARLIEST},
 };
 
 /// What a subscription API URL asks for.

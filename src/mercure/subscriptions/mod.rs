@@ -132,7 +132,7 @@ impl Registry {
 
     /// Publishes a subscription event: private, with the reserved `mercure` type (1.0).
     fn announce(&self, topic: &Arc<str>, doc: &Value, legacy: bool) {
-        let event_type = (!legacy).then(|| super::publish::RESERVED_TYPE.to_owned());
+        let event_type = (!legacy).then(|| super::RESERVED_TYPE.to_owned());
         let Ok(fields) = EventFields::new(event_type, None) else {
             return;
         };
@@ -146,7 +146,7 @@ impl Registry {
             data: &data,
         };
         // Fails only when the hub is shutting down, when nobody is left to tell.
-        let _ = self.hub.publish_update(update);
+        self.hub.publish_detached(update);
     }
 
     fn topic_of(&self, info: &SubscriptionInfo, subscriber: &str, legacy: bool) -> String {

@@ -20,12 +20,11 @@ use std::{
 };
 
 use bytes::BytesMut;
-use clap::Parser;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::{pki_types::ServerName, ClientConfig};
-use ssegate::{cli::Cli, config::RawConfig};
+use ssegate::config::RawConfig;
 use tokio::{net::TcpStream, time::Instant};
 use tokio_rustls::TlsConnector;
 
@@ -157,7 +156,22 @@ fn deploy_systemd_unit_passes_systemd_analyze_verify() {
     let exec = unit_directive("ExecStart");
     let args: Vec<&str> = exec.split_whitespace().collect();
     assert_eq!(args[0], "/usr/local/bin/ssegate");
-    Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("ExecStart={exec}: {e}"));
+    // The unit's command line, with each configuration the README installs as its file.
+    for installed in ["behind-proxy.toml", "standalone.toml"] {
+        let config = deploy_dir().join("ssegate").join(installed);
+        let config = config.to_str().unwrap();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if *a == "/etc/ssegate/ssegate.toml" {
+                    config
+                } else {
+                    a
+                }
+            })
+            .collect();
+        check_command_line(&args, &format!("ExecStart={exec} with {installed}"));
+    }
 
     // `verify` checks that ExecStart's binary exists: point it at the one just built.
     let dir = tempfile::tempdir().unwrap();
@@ -181,7 +195,7 @@ fn deploy_dockerfile_entrypoint_is_a_valid_command_line() {
         .find_map(|l| l.strip_prefix("ENTRYPOINT "))
         .expect("an ENTRYPOINT line");
     let args: Vec<String> = serde_json::from_str(line).expect("ENTRYPOINT in exec form");
-    Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("ENTRYPOINT {line}: {e}"));
+    check_command_line(&args, &format!("ENTRYPOINT {line}"));
     // The port it announces is the one it listens on.
     let listen = args
         .windows(2)
@@ -301,6 +315,22 @@ fn plaintext_upstream(server: &TestServer) -> String {
         .plaintext_addr
         .expect("the test server has a plaintext listener")
         .to_string()
+}
+
+/// Runs the built binary with a deployment's command line (its program replaced) and
+/// `--check`: the line must parse and its configuration validate, or the test fails with
+/// the binary's message.
+fn check_command_line(args: &[impl AsRef<str>], what: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ssegate"))
+        .args(args.iter().skip(1).map(AsRef::as_ref))
+        .arg("--check")
+        .output()
+        .expect("ssegate runs");
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn deploy_dir() -> PathBuf {

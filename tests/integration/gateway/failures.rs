@@ -59,7 +59,7 @@ async fn a_truncated_stream_fails_only_that_stream() {
     let bad = BadUpstream::start(BadKind::TruncatedChunked).await;
     let good = Upstream::start(UpstreamProto::Http1).await;
     let server = gateway("/bad", &bad.url(), |_, raw| {
-        raw.routes.push(ssegate::gateway::route::RawRoute {
+        raw.routes.push(ssegate::config::RawRoute {
             path: "/good".into(),
             upstream: good.url(),
             strip_prefix: true,

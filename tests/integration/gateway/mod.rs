@@ -8,7 +8,7 @@ mod proxy;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use ssegate::{config::RawConfig, gateway::route::RawRoute};
+use ssegate::config::{RawConfig, RawRoute};
 
 use crate::support::{Client, TestServer};
 

@@ -13,7 +13,7 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use ssegate::mercure::config::{RawIssuer, RawKey};
+use ssegate::config::{RawIssuer, RawKey};
 
 use crate::support::{
     mercure::{self, claims, detail, hub_url, now, publish, HUB, ISSUER, TTL},

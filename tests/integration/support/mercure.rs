@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use ssegate::{
     config::RawConfig,
-    mercure::config::{RawIssuer, RawKey},
+    config::{RawIssuer, RawKey},
 };
 
 use super::{read_all, Client, SseStream, TestServer};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use ssegate::mercure::config::RawKey;
+use ssegate::config::RawKey;
 
 use super::{
     data_of, forged, hub_query, legacy_hub, legacy_hub_with, open, open_as, publish_ok, reader,

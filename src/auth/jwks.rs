@@ -199,7 +199,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::mercure::auth::{AuthError, TokenError, Validator};
+    use crate::auth::{AuthError, TokenError, Validator};
 
     const HUB: &str = "https://hub.example.com/.well-known/mercure";
     const ISS: &str = "https://as.example.com";

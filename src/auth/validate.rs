@@ -12,13 +12,11 @@ use serde::Deserialize;
 
 use super::claims::{AccessClaims, LegacyClaims, LegacyMercureClaim, NumericDate};
 use super::details::DetailRules;
+pub use super::details::{Limits, SelectorCheck, MERCURE_DETAIL_TYPE};
 use super::error::{AuthError, TokenError};
-use super::grants::{Grants, LegacyGrants, TopicSelector};
+use super::grants::{Grants, LegacyGrants};
 use super::jwks::RemoteJwks;
 use super::key::{Issuer, Key};
-
-/// The authorization detail type this draft defines, compared byte by byte.
-pub const MERCURE_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
 
 /// The algorithms accepted unless configured otherwise: every algorithm the JWT library
 /// implements, none of them weak. `none` is not among them and cannot be added.
@@ -39,35 +37,6 @@ pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[
 
 /// The leeway on `exp`, `nbf` and `iat` unless configured otherwise, for clock skew.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
-
-/// A check the matcher module runs on each non-wildcard selector of a token (for example,
-/// that a `urlpattern` compiles). An error rejects the whole token as `invalid_token`.
-pub type SelectorCheck = Arc<dyn Fn(&TopicSelector) -> Result<(), String> + Send + Sync>;
-
-/// Implementation-defined limits on tokens (draft sections "Authorization Details" and
-/// "Resource Limits"). A token over any of them is rejected as `invalid_token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest accepted token, in bytes.
-    pub max_token_bytes: usize,
-    /// Most Mercure authorization details in one token.
-    pub max_details: usize,
-    /// Most entries in one detail's `topics` array.
-    pub max_topics_per_detail: usize,
-    /// Longest `match` value, in bytes.
-    pub max_match_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_token_bytes: 32 * 1024,
-            max_details: 64,
-            max_topics_per_detail: 256,
-            max_match_bytes: 2048,
-        }
-    }
-}
 
 /// Validates access tokens for one hub: its resource identifier, its trusted issuers and
 /// their keys, and the keys of pre-1.0 tokens. Build one per role if publishers and

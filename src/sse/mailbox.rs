@@ -1,6 +1,6 @@
-//! A subscriber's mailbox: the bounded queue between the hub (which pushes encoded frames
-//! while publishing) and the subscriber's response body (which takes them when the
-//! connection can send).
+//! A subscriber's mailbox: the bounded queue between a producer (the hub's router, or the
+//! gateway's fan-out, which push encoded frames) and the subscriber's response body (which
+//! takes them when the connection can send).
 
 use std::{
     collections::VecDeque,
@@ -10,43 +10,45 @@ use std::{
 
 use bytes::Bytes;
 
-use super::Next;
-
-/// Why the hub closed a mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The subscriber did not keep up: its queue was full when an event arrived. Its
-    /// stream ends so the client reconnects and resumes from the history.
-    Overflow,
-    /// The hub is shutting down.
-    Shutdown,
-    /// The source of the events ended the stream (a shared upstream stream answered with
-    /// an end, such as 204).
-    Ended,
-}
+use super::{CloseReason, Next};
 
 /// The queue plus the waker of the body waiting on it. A plain mutex: it is held for a
 /// push or a drain, never across an await, and the two sides rarely contend.
+///
+/// `K` orders events for [`Mailbox::push_event`]: the hub uses its log's cursor, so that an
+/// update reaching a subscriber through several index entries arrives once, and a subscriber
+/// that resumed from a cursor is never handed an event at or before it.
 #[derive(Debug)]
-pub struct Mailbox {
-    inner: Mutex<Inner>,
+pub struct Mailbox<K = u64> {
+    inner: Mutex<Inner<K>>,
     capacity: usize,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<K> {
     queue: VecDeque<Bytes>,
     waker: Option<Waker>,
     closed: Option<CloseReason>,
-    /// Sequence number of the last event queued by [`Mailbox::push_event`].
-    last_seq: u64,
+    /// Key of the last event queued by [`Mailbox::push_event`] (or the floor it started at).
+    last_key: Option<K>,
 }
 
-impl Mailbox {
+impl<K: Copy + Ord> Mailbox<K> {
     /// An empty mailbox holding at most `capacity` frames.
     pub fn new(capacity: usize) -> Self {
+        Self::starting_after(capacity, None)
+    }
+
+    /// An empty mailbox that refuses events keyed at or before `floor` in
+    /// [`Mailbox::push_event`]: they are the ones its subscriber already has.
+    pub fn starting_after(capacity: usize, floor: Option<K>) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                waker: None,
+                closed: None,
+                last_key: floor,
+            }),
             capacity: capacity.max(1),
         }
     }
@@ -69,19 +71,29 @@ impl Mailbox {
 
     /// Like [`Mailbox::push`], once per event: an update with several topics reaches a
     /// subscriber of several of them through several index entries, and must arrive once.
-    /// Returns whether the frame was taken, and the waker to wake.
-    pub fn push_event(&self, seq: u64, frame: &Bytes) -> (bool, Option<Waker>) {
+    /// Keys must rise from one event to the next. Returns whether the frame was taken, and
+    /// the waker to wake.
+    pub fn push_event(&self, key: K, frame: &Bytes) -> (bool, Option<Waker>) {
         let mut inner = self.lock();
-        if inner.closed.is_some() || inner.last_seq >= seq {
+        if inner.closed.is_some() || inner.last_key.is_some_and(|last| last >= key) {
             return (false, None);
         }
-        inner.last_seq = seq;
+        inner.last_key = Some(key);
         if inner.queue.len() >= self.capacity {
             inner.closed = Some(CloseReason::Overflow);
         } else {
             inner.queue.push_back(frame.clone());
         }
         (true, inner.waker.take())
+    }
+
+    /// Refuses, from now on, events keyed at or before `floor` (see
+    /// [`Mailbox::starting_after`]).
+    pub fn raise_floor(&self, floor: K) {
+        let mut inner = self.lock();
+        if inner.last_key.is_none_or(|last| last < floor) {
+            inner.last_key = Some(floor);
+        }
     }
 
     /// Closes the mailbox; frames already queued are still delivered before the end.
@@ -120,7 +132,7 @@ impl Mailbox {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<K>> {
         // A panic while holding this lock cannot leave the queue inconsistent (every
         // critical section is a single push, drain or flag write), so poisoning is ignored.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -135,7 +147,7 @@ mod tests {
 
     #[test]
     fn overflow_closes_after_the_queued_frames() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::<u64>::new(2);
         for i in 0..3u8 {
             mailbox.push(&Bytes::from(vec![i]));
         }
@@ -154,7 +166,7 @@ mod tests {
 
     #[test]
     fn empty_open_mailbox_is_pending() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::<u64>::new(2);
         let mut cx = Context::from_waker(Waker::noop());
         assert!(mailbox.poll_take(&mut cx, 10, &mut Vec::new()).is_pending());
         assert!(

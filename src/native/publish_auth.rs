@@ -8,19 +8,18 @@ use std::sync::Arc;
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::{
-    body::ResponseBody,
-    mercure::{
-        auth::{bearer_from_headers, AuthError, TokenSource},
-        challenge_response, Mercure,
+    auth::{
+        bearer_from_headers, challenge_response, AuthError, PublishAuthority, TokenError,
+        TokenSource,
     },
-    routes::error,
+    http::{error, ResponseBody},
 };
 
 /// The native API's publish check.
 pub struct PublishGuard {
     required: bool,
     static_tokens: Vec<String>,
-    mercure: Option<Arc<Mercure>>,
+    authority: Option<Arc<dyn PublishAuthority>>,
 }
 
 impl std::fmt::Debug for PublishGuard {
@@ -34,11 +33,15 @@ impl std::fmt::Debug for PublishGuard {
 
 impl PublishGuard {
     /// A guard; `required` false lets every publication through.
-    pub fn new(required: bool, static_tokens: Vec<String>, mercure: Option<Arc<Mercure>>) -> Self {
+    pub fn new(
+        required: bool,
+        static_tokens: Vec<String>,
+        authority: Option<Arc<dyn PublishAuthority>>,
+    ) -> Self {
         Self {
             required,
             static_tokens,
-            mercure,
+            authority,
         }
     }
 
@@ -61,17 +64,14 @@ impl PublishGuard {
     /// hub URL, to a subscription events topic that URL-pattern subscribers would match.
     #[allow(clippy::result_large_err)] // the error is the response itself, built once
     pub fn check(&self, headers: &HeaderMap, topic: &str) -> Result<(), Response<ResponseBody>> {
-        if let Some(mercure) = self
-            .mercure
+        if let Some(namespace) = self
+            .authority
             .as_ref()
-            .filter(|m| m.in_reserved_namespace(topic))
+            .and_then(|a| a.reserved_namespace(topic))
         {
             return Err(error(
                 StatusCode::BAD_REQUEST,
-                format!(
-                    "topic {topic:?} is in the Mercure hub's reserved namespace {}",
-                    mercure.hub_url().path()
-                ),
+                format!("topic {topic:?} is in the Mercure hub's reserved namespace {namespace}"),
             ));
         }
         if !self.required {
@@ -90,20 +90,18 @@ impl PublishGuard {
         {
             return Ok(());
         }
-        let Some(mercure) = &self.mercure else {
-            return Err(self.challenge(&AuthError::InvalidToken(
-                crate::mercure::auth::TokenError::BadSignature,
-            )));
+        let Some(authority) = &self.authority else {
+            return Err(self.challenge(&AuthError::InvalidToken(TokenError::BadSignature)));
         };
-        match mercure.validate(&token) {
-            Ok(access) if access.can_publish([topic]) => Ok(()),
-            Ok(_) => Err(self.challenge(&AuthError::InsufficientScope)),
+        match authority.grants_publish(&token, topic) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.challenge(&AuthError::InsufficientScope)),
             Err(e) => Err(self.challenge(&e)),
         }
     }
 
     fn challenge(&self, e: &AuthError) -> Response<ResponseBody> {
-        let metadata = self.mercure.as_ref().map_or("", |m| m.metadata_url());
+        let metadata = self.authority.as_ref().map_or("", |a| a.metadata_url());
         challenge_response(e, metadata)
     }
 }

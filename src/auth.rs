@@ -25,11 +25,16 @@
 //!    the RFC 6750 challenge. A token that validates but does not grant the operation is
 //!    [`AuthError::InsufficientScope`], which the caller raises.
 //!
+//! A hub that validates tokens answers other front doors through [`PublishAuthority`] (the
+//! native API asks the Mercure hub whether a token may publish), so that no front door
+//! imports another.
+//!
 //! # What is not here
 //!
 //! Topic matching itself lives in the matcher module. Discovering an authorization server's
 //! `jwks_uri` from its metadata (RFC 8414) is the caller's: [`RemoteJwks`] takes the URL.
 
+mod authority;
 mod claims;
 mod details;
 mod error;
@@ -39,6 +44,7 @@ mod jwks;
 mod key;
 mod validate;
 
+pub use authority::{challenge_response, PublishAuthority};
 pub use error::{AuthError, KeyError, TokenError, REALM};
 pub use extract::{
     bearer_from_headers, is_access_token, is_token68, legacy_token_from_request, PresentedToken,

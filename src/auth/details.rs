@@ -2,11 +2,44 @@
 //! in it and parsing them strictly (draft sections "Authorization Details" and "Topic Matcher
 //! List"). Entries of other types are skipped; any defect in a Mercure entry rejects the token.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::error::TokenError;
 use super::grants::{Action, Detail, TopicSelector, DEFAULT_MATCH_TYPE, WILDCARD};
-use super::validate::{Limits, SelectorCheck, MERCURE_DETAIL_TYPE};
+
+/// The authorization detail type this draft defines, compared byte by byte.
+pub const MERCURE_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
+
+/// A check the matcher module runs on each non-wildcard selector of a token (for example,
+/// that a `urlpattern` compiles). An error rejects the whole token as `invalid_token`.
+pub type SelectorCheck = Arc<dyn Fn(&TopicSelector) -> Result<(), String> + Send + Sync>;
+
+/// Implementation-defined limits on tokens (draft sections "Authorization Details" and
+/// "Resource Limits"). A token over any of them is rejected as `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest accepted token, in bytes.
+    pub max_token_bytes: usize,
+    /// Most Mercure authorization details in one token.
+    pub max_details: usize,
+    /// Most entries in one detail's `topics` array.
+    pub max_topics_per_detail: usize,
+    /// Longest `match` value, in bytes.
+    pub max_match_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_token_bytes: 32 * 1024,
+            max_details: 64,
+            max_topics_per_detail: 256,
+            max_match_bytes: 2048,
+        }
+    }
+}
 
 /// What the parser checks entries against: the validator's configuration.
 pub(super) struct DetailRules<'a> {

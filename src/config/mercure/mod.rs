@@ -7,8 +7,8 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 use serde::Deserialize;
 use url::Url;
 
-use super::auth::{Algorithm, Issuer, JwksFetchConfig, Key, DEFAULT_COOKIE, LEGACY_COOKIE};
-use crate::config::{invalid, secs, ConfigError};
+use super::{invalid, secs, ConfigError};
+use crate::auth::{Algorithm, Issuer, JwksFetchConfig, Key, DEFAULT_COOKIE, LEGACY_COOKIE};
 
 /// The hub URL's path unless `hub_url` says otherwise (RFC 8615 well-known URI).
 pub const DEFAULT_PATH: &str = "/.well-known/mercure";

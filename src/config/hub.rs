@@ -1,0 +1,77 @@
+//! `[hub]`: the hub's section as written, and the settings it validates into.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[hub]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHub {
+    /// Serve the built-in hub. Default true.
+    pub enabled: bool,
+    /// Path prefix of the hub's API. Default `/events`.
+    pub path: String,
+    /// A comment is sent on a stream silent for this long, in seconds. Default 15.
+    pub heartbeat_interval_secs: f64,
+    /// Events kept for `Last-Event-ID` replay, all topics together. Default 10000.
+    pub history_max_events: usize,
+    /// Bytes of encoded events kept for replay. Default 16 MiB.
+    pub history_max_bytes: usize,
+    /// Events queued for one subscriber before its stream is ended as too slow. Default 256.
+    pub subscriber_queue: usize,
+    /// Topics one stream may subscribe to. Default 64.
+    pub max_topics_per_subscription: usize,
+    /// Who may publish, on the native API and the Mercure hub alike: `required` (a static
+    /// token from `publish_tokens` or an access token granting `publish`), `open` (anyone
+    /// who can reach the listener), or `auto` (default): `required` as soon as a listener
+    /// is bound to an address that is not loopback.
+    pub publish_auth: String,
+    /// Static bearer tokens accepted for publishing on the native API. Prefer
+    /// `publish_tokens_file` for secrets.
+    pub publish_tokens: Vec<String>,
+    /// A file with one static publish token per line (blank lines and `#` comments skipped).
+    pub publish_tokens_file: Option<PathBuf>,
+}
+
+impl Default for RawHub {
+    fn default() -> Self {
+        let hub = HubConfig::default();
+        Self {
+            enabled: true,
+            path: "/events".into(),
+            heartbeat_interval_secs: 15.0,
+            history_max_events: hub.history_max_events,
+            history_max_bytes: hub.history_max_bytes,
+            subscriber_queue: hub.subscriber_queue,
+            max_topics_per_subscription: hub.max_topics_per_subscription,
+            publish_auth: "auto".into(),
+            publish_tokens: Vec::new(),
+            publish_tokens_file: None,
+        }
+    }
+}
+
+/// Settings of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Most events kept for replay, all topics together.
+    pub history_max_events: usize,
+    /// Most bytes of encoded events kept for replay.
+    pub history_max_bytes: usize,
+    /// Most events queued for one subscriber before its stream is ended.
+    pub subscriber_queue: usize,
+    /// Most topics one stream may subscribe to.
+    pub max_topics_per_subscription: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            history_max_events: 10_000,
+            history_max_bytes: 16 << 20,
+            subscriber_queue: 256,
+            max_topics_per_subscription: 64,
+        }
+    }
+}

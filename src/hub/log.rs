@@ -1,0 +1,126 @@
+//! The log: where published events are ordered, kept for replay and found again by id. The
+//! hub appends to a [`Log`]; the log hands every appended event, in log order, to the
+//! [`Router`](super::Router) for delivery to the subscribers of this node.
+//!
+//! The log decides order and ids; the router never does. That is the seam where a log
+//! shared by several nodes goes: appending may complete later (on another task, after a
+//! round trip), and delivery may happen later still, as long as every event is readable
+//! from the log before the router is handed it, and the router is handed events in cursor
+//! order. The subscriber's hand-over from replay to live events relies on exactly that.
+
+use std::{fmt, future::Future, pin::Pin, sync::Arc};
+
+use bytes::Bytes;
+
+use super::PublishError;
+
+/// The position of an event in a log. Events are totally ordered by cursor; what a cursor
+/// holds is the log's business (a sequence number, a stream entry id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor(u128);
+
+impl Cursor {
+    /// A cursor from a log's own representation, which must order events as the log does.
+    pub const fn from_raw(raw: u128) -> Self {
+        Self(raw)
+    }
+
+    /// The log's representation of this cursor.
+    pub const fn raw(self) -> u128 {
+        self.0
+    }
+}
+
+/// An event to append: encoded once, before the log is involved.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The canonical topic first, then alternates.
+    pub topics: Box<[Arc<str>]>,
+    /// Private updates reach only subscribers whose filter accepts them.
+    pub private: bool,
+    /// The publisher's id, already checked; `None` lets the log choose one.
+    pub id: Option<String>,
+    /// Refuse `id` when a retained event already carries it ([`PublishError::DuplicateId`]);
+    /// otherwise the id may repeat, and then names its earliest retained event.
+    pub unique_id: bool,
+    /// The encoded event without its `id:` line, which the log prepends once it knows the id.
+    pub body: Bytes,
+}
+
+/// What an append returns once the event is in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The event's position.
+    pub cursor: Cursor,
+    /// The event's id (the publisher's, or the one the log chose).
+    pub id: Arc<str>,
+    /// How many subscribers of this node it was queued to, when the log delivered it before
+    /// answering; `None` when delivery happens later.
+    pub receivers: Option<usize>,
+}
+
+/// A retained event as a reader sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// Its position.
+    pub cursor: Cursor,
+    /// Its topics, canonical first.
+    pub topics: &'a [Arc<str>],
+    /// Whether it is private.
+    pub private: bool,
+    /// The encoded event, `id:` line included: the very bytes live subscribers got.
+    pub frame: &'a Bytes,
+}
+
+/// How a [`Log::read`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// Events after the requested cursor are no longer retained: nothing was visited, and
+    /// reading on from [`Read::next`] starts at the oldest retained event.
+    pub gap: bool,
+    /// Where the next read starts (pass it as `after`).
+    pub next: Option<Cursor>,
+    /// Every event up to `until` was visited.
+    pub done: bool,
+}
+
+/// Counters a log reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Events retained for replay.
+    pub events: usize,
+    /// Bytes of encoded events retained.
+    pub bytes: usize,
+}
+
+/// A future returned by [`Log::append`]. `'static`, so that a publication can complete on
+/// its own task (a subscription event published as a stream closes).
+pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Appended, PublishError>> + Send>>;
+
+/// An ordered, bounded record of events: append, read after a cursor, find by id.
+pub trait Log: fmt::Debug + Send + Sync + 'static {
+    /// Appends an event: assigns its cursor and (unless the publisher chose one) its id,
+    /// retains it, and hands it to the router, in log order, once it is readable.
+    fn append(&self, event: NewEvent) -> AppendFuture;
+
+    /// Visits retained events with `after < cursor <= until` (from the oldest retained when
+    /// `after` is `None`), oldest first, until `visit` has accepted `max` of them. `max` 0
+    /// visits nothing and only tells whether events after `after` were lost.
+    fn read(
+        &self,
+        after: Option<Cursor>,
+        until: Cursor,
+        max: usize,
+        visit: &mut dyn FnMut(&Entry<'_>) -> bool,
+    ) -> Read;
+
+    /// The cursor of the event an id names: for an id publishers reused, its earliest
+    /// retained event. `None` for an id this log does not know (never seen, or evicted).
+    fn lookup(&self, id: &str) -> Option<Cursor>;
+
+    /// The cursor of the oldest retained event, if any.
+    fn oldest(&self) -> Option<Cursor>;
+
+    /// What the log retains now.
+    fn stats(&self) -> LogStats;
+}

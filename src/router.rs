@@ -1,0 +1,126 @@
+//! The request router: the handler every listener and protocol shares. It answers
+//! `/healthz` itself and hands every other request to the front door that serves its path,
+//! in this order: the Mercure hub's paths, the native API, the gateway's routes, the demo
+//! page.
+//!
+//! | route | method | what |
+//! | --- | --- | --- |
+//! | `/healthz` | GET, HEAD | liveness and hub counters (JSON) |
+//! | `/.well-known/mercure` (the Mercure hub URL's path) | GET, QUERY, POST, OPTIONS | Mercure subscription and publication |
+//! | `/.well-known/mercure/subscriptions[/...]` | GET | Mercure subscription API |
+//! | `/.well-known/oauth-protected-resource/.well-known/mercure` | GET | the hub's OAuth metadata |
+//! | `/events/{topic}` | GET | subscribe to one topic |
+//! | `/events/{topic}` | POST | publish the body to the topic |
+//! | `/events?topic=a&topic=b` | GET | subscribe to several topics on one stream |
+//! | any `[[route]]` prefix | any | forwarded to the route's upstream |
+//! | `/` | GET | the demo page (unless a gateway route serves `/`) |
+//!
+//! Imports the front doors (`native`, `mercure`, `gateway`, `demo`), the hub's counters and
+//! `http`; only the edge (`conn`) and the server's assembly import it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+
+use crate::{
+    gateway::{request_host, Gateway},
+    http::{error, json, method_not_allowed, ResponseBody},
+    hub::Hub,
+    mercure::Mercure,
+    native::NativeApi,
+};
+
+/// The request handler. Cheap to clone: one per connection.
+#[derive(Debug, Clone)]
+pub struct App {
+    hub: Arc<Hub>,
+    native: Option<Arc<NativeApi>>,
+    mercure: Option<Arc<Mercure>>,
+    gateway: Option<Arc<Gateway>>,
+    demo: bool,
+}
+
+impl App {
+    /// A handler reporting `hub`'s counters, with no front door yet.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self {
+            hub,
+            native: None,
+            mercure: None,
+            gateway: None,
+            demo: false,
+        }
+    }
+
+    /// Serves the native API.
+    pub fn with_native(mut self, native: Option<NativeApi>) -> Self {
+        self.native = native.map(Arc::new);
+        self
+    }
+
+    /// Serves the Mercure hub.
+    pub fn with_mercure(mut self, mercure: Option<Arc<Mercure>>) -> Self {
+        self.mercure = mercure;
+        self
+    }
+
+    /// Serves the gateway's routes, if it has any.
+    pub fn with_gateway(mut self, gateway: Option<Arc<Gateway>>) -> Self {
+        self.gateway = gateway.filter(|g| !g.is_empty());
+        self
+    }
+
+    /// Serves the demo page at `/`.
+    pub fn with_demo(mut self, demo: bool) -> Self {
+        self.demo = demo;
+        self
+    }
+
+    /// Answers one request. Never fails: every error is a response.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        if path == "/healthz" {
+            return match *req.method() {
+                Method::GET | Method::HEAD => self.health(),
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        if let Some(mercure) = self.mercure.as_ref().filter(|m| m.serves(path)) {
+            return mercure.handle(req).await;
+        }
+        if let Some(native) = self.native.as_ref().filter(|n| n.serves(path)) {
+            return native.handle(req).await;
+        }
+        if let Some(gateway) = &self.gateway {
+            let host = request_host(&req);
+            if let Some(route) = gateway.find(host.as_deref(), path) {
+                let route = route.clone();
+                return gateway.proxy(&route, req).await;
+            }
+        }
+        if path == "/" && self.demo {
+            return match *req.method() {
+                Method::GET | Method::HEAD => crate::demo::demo_page().map(ResponseBody::Full),
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        if path == "/favicon.ico" {
+            // Browsers ask for it with every page; a 404 would log a console error.
+            let mut response = Response::new(ResponseBody::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            return response;
+        }
+        error(StatusCode::NOT_FOUND, format!("no route for {path}"))
+    }
+
+    fn health(&self) -> Response<ResponseBody> {
+        let body = serde_json::json!({ "status": "ok", "hub": self.hub.stats() });
+        json(StatusCode::OK, &body)
+    }
+}

@@ -12,11 +12,10 @@
 //!
 //! Layout: `target` checks the URL; `conn` connects (TCP, TLS, HTTP handshake, each with a
 //! deadline) and sends one request; `response` reads bounded bodies and error messages;
-//! `tls` builds the rustls configuration; `publish` and `subscribe` hold the two commands;
-//! `decoder` prepares event-stream bytes for the parser.
+//! `tls` builds the rustls configuration; `publish` and `subscribe` hold the two commands.
+//! Event streams are read with [`crate::sse::reader`], the parser the gateway uses too.
 
 mod conn;
-mod decoder;
 mod publish;
 mod response;
 mod subscribe;
@@ -175,6 +174,10 @@ pub enum ClientError {
     /// The response could not be understood.
     #[error("unexpected response: {0}")]
     UnexpectedResponse(&'static str),
+    /// An event of the stream is too large to read. The subscription stops: reconnecting
+    /// would only fetch the same event again.
+    #[error("the event stream cannot be followed")]
+    EventTooLarge(#[source] crate::sse::BlockTooLarge),
     /// A phase did not finish before its deadline.
     #[error("timed out during {0}")]
     Timeout(&'static str),

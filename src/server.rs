@@ -264,10 +264,15 @@ impl Server {
         }
 
         tracing::info!("shutting down: draining connections");
-        // GOAWAY (and HTTP/1.1 close) first, then the streams end: clients reconnect to
-        // another server instead of this one.
+        // GOAWAY (and HTTP/1.1 close) first, then the streams end (the hub's, and the
+        // gateway's relayed and shared ones): clients reconnect to another server instead
+        // of this one.
         let deadline = config.server.shutdown_timeout;
-        if !drain.drain(deadline, || hub.shutdown()).await {
+        let end_streams = || {
+            hub.shutdown();
+            gateway.shutdown();
+        };
+        if !drain.drain(deadline, end_streams).await {
             tracing::warn!(
                 ?deadline,
                 "shutdown deadline reached; closed the remaining connections"

@@ -30,6 +30,9 @@ use crate::http::TrustedProxies;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// Names and addresses the generated local server certificate covers by default.
 pub const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+/// Heartbeat intervals of silence after which a shared upstream stream is reconnected,
+/// unless a route sets `fanout_idle_timeout_secs`.
+pub const DEFAULT_FANOUT_IDLE_HEARTBEATS: u32 = 3;
 /// Default directory of generated local certificates.
 pub const DEFAULT_CERT_DIR: &str = "certs";
 
@@ -485,8 +488,18 @@ impl RawConfig {
             .routes
             .into_iter()
             .enumerate()
-            .map(|(i, r)| r.validate(i))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(i, r)| {
+                let default_idle = r.fanout_idle_timeout_secs.is_none();
+                let mut route = r.validate(i)?;
+                if default_idle {
+                    // A few missed heartbeats: an upstream that heartbeats like ssegate
+                    // does is never cut, a silent half-open one is within a minute.
+                    route.fanout_idle_timeout =
+                        Some(heartbeat_interval * DEFAULT_FANOUT_IDLE_HEARTBEATS);
+                }
+                Ok(route)
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         // Stable: equal precedence keeps the file's order.
         routes.sort_by_key(RouteConfig::precedence);
         Ok(Config {

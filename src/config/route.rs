@@ -46,6 +46,10 @@ pub struct RawRoute {
     pub fanout_vary: Vec<String>,
     /// Events a late joiner of a shared stream gets from before it joined. Default 0.
     pub fanout_replay: usize,
+    /// Longest silence (no byte, no upstream heartbeat) of a shared upstream stream before
+    /// it is taken for dead and reconnected with `Last-Event-ID`, in seconds; 0 = never.
+    /// Default: three heartbeat intervals (`hub.heartbeat_interval_secs`).
+    pub fanout_idle_timeout_secs: Option<f64>,
 }
 
 impl Default for RawRoute {
@@ -64,6 +68,7 @@ impl Default for RawRoute {
             fanout: false,
             fanout_vary: DEFAULT_FANOUT_VARY.iter().map(|h| h.to_string()).collect(),
             fanout_replay: 0,
+            fanout_idle_timeout_secs: None,
         }
     }
 }
@@ -112,6 +117,10 @@ pub struct RouteConfig {
     pub fanout_vary: Vec<http::HeaderName>,
     /// Events replayed to late joiners.
     pub fanout_replay: usize,
+    /// Silence after which a shared upstream stream is reconnected; `None`: never. When the
+    /// file leaves it unset, [`RawConfig::validate`](super::RawConfig::validate) sets three
+    /// heartbeat intervals.
+    pub fanout_idle_timeout: Option<Duration>,
 }
 
 impl RawRoute {
@@ -186,6 +195,10 @@ impl RawRoute {
             fanout: self.fanout,
             fanout_vary,
             fanout_replay: self.fanout_replay,
+            fanout_idle_timeout: match self.fanout_idle_timeout_secs {
+                Some(value) => optional("fanout_idle_timeout_secs", value)?,
+                None => None,
+            },
         })
     }
 }

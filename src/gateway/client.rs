@@ -55,12 +55,24 @@ impl std::fmt::Debug for UpstreamClient {
     }
 }
 
+/// Idle time before the kernel probes an upstream connection, the time between probes, and
+/// how many unanswered probes close it: a dead peer is noticed within about a minute.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+
 impl UpstreamClient {
     /// Builds the client for `route`.
     pub fn new(route: &RouteConfig) -> Result<Self, ClientBuildError> {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(route.connect_timeout));
         http.set_nodelay(true);
+        // HTTP/1.1 has no PING: without TCP keepalive a half-open upstream connection (the
+        // peer gone without a FIN) is never noticed by the kernel. Probes start after this
+        // much silence; the fan-out's own idle deadline catches a live but silent peer.
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        http.set_keepalive_interval(Some(TCP_KEEPALIVE_INTERVAL));
+        http.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -8,7 +8,9 @@
 //! mailbox. When the upstream ends or fails, the task reconnects with the last id it saw as
 //! `Last-Event-ID`, after the upstream's `retry` (backing off on repeated failures), and the
 //! subscribers' streams stay open: the upstream resumes after that id, so nothing is missed
-//! or repeated. An upstream answer of 204 or 4xx ends every subscriber's stream.
+//! or repeated. An upstream that sends nothing (no event, no heartbeat) for the route's
+//! `fanout_idle_timeout` is taken for dead (a half-open connection) and reconnected the same
+//! way. An upstream answer of 204 or 4xx ends every subscriber's stream; so does a drain.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -17,19 +19,23 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{
     header, request, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode,
 };
 use http_body_util::{BodyExt, Empty};
 use tokio::{sync::watch, task::AbortHandle};
 
-use super::{client::UpstreamClient, error_chain, headers::strip_hop_by_hop, is_event_stream};
+use super::{
+    client::UpstreamClient, error_chain, headers::strip_hop_by_hop, is_event_stream,
+    relay::MAX_EVENT_BYTES,
+};
 use crate::{
     config::RouteConfig,
-    http::error,
-    http::ResponseBody,
-    sse::{CloseReason, EventSource, Mailbox, Next, Resume, SseBody, StreamLimits},
+    http::{error, ResponseBody},
+    sse::{
+        reader::SseReader, CloseReason, EventSource, Mailbox, Next, Resume, SseBody, StreamLimits,
+    },
 };
 
 /// Events queued per subscriber of a shared stream before its stream is ended.
@@ -38,8 +44,6 @@ const SUBSCRIBER_QUEUE: usize = 256;
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 /// Longest reconnection back-off.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Longest event accepted from an upstream; a larger one fails the stream (bounded memory).
-const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// True for requests that may share an upstream stream: GETs that accept an event stream.
 pub fn is_shareable(parts: &request::Parts) -> bool {
@@ -64,8 +68,17 @@ struct Registry {
     vary: Vec<HeaderName>,
     replay: usize,
     header_timeout: Duration,
+    /// Silence after which the upstream is taken for dead and reconnected.
+    idle_timeout: Option<Duration>,
     label: String,
-    streams: Mutex<HashMap<StreamKey, Arc<SharedStream>>>,
+    streams: Mutex<Streams>,
+}
+
+/// The open shared streams, and whether the server drains (then none opens).
+#[derive(Debug, Default)]
+struct Streams {
+    by_key: HashMap<StreamKey, Arc<SharedStream>>,
+    draining: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -108,15 +121,31 @@ impl Fanout {
                 vary: route.fanout_vary.clone(),
                 replay: route.fanout_replay,
                 header_timeout: route.response_header_timeout,
+                idle_timeout: route.fanout_idle_timeout,
                 label: format!("{} -> {}", route.path, route.authority),
-                streams: Mutex::new(HashMap::new()),
+                streams: Mutex::new(Streams::default()),
             }),
         }
     }
 
-    /// Number of upstream streams open now.
-    pub fn upstream_streams(&self) -> usize {
-        lock(&self.inner.streams).len()
+    /// Ends every shared stream (the server drains): each subscriber's stream ends after
+    /// what it has queued, the upstream requests stop, and no new stream opens.
+    pub fn shutdown(&self) {
+        let shared: Vec<Arc<SharedStream>> = {
+            let mut streams = lock(&self.inner.streams);
+            streams.draining = true;
+            streams.by_key.drain().map(|(_, s)| s).collect()
+        };
+        for stream in shared {
+            end_stream(
+                &stream,
+                Head::Failed(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is shutting down",
+                ),
+                CloseReason::Shutdown,
+            );
+        }
     }
 
     /// Joins (or starts) the shared stream for a request already rewritten for the
@@ -143,12 +172,23 @@ impl Fanout {
         let mailbox = Arc::new(Mailbox::new(SUBSCRIBER_QUEUE));
         let shared = {
             let mut streams = lock(&registry.streams);
+            if streams.draining {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is shutting down",
+                );
+            }
             // A stream the upstream ended stays registered until its last subscriber has
             // left; a newcomer starts a fresh one instead of joining a dead one.
-            if streams.get(&key).is_some_and(|s| lock(&s.state).ended) {
-                streams.remove(&key);
+            if streams
+                .by_key
+                .get(&key)
+                .is_some_and(|s| lock(&s.state).ended)
+            {
+                streams.by_key.remove(&key);
             }
             let shared = streams
+                .by_key
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let (head, _) = watch::channel(Head::Pending);
@@ -262,10 +302,11 @@ impl Drop for SharedSubscription {
             state.ended = true;
             drop(state);
             if streams
+                .by_key
                 .get(&self.shared.key)
                 .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
             {
-                streams.remove(&self.shared.key);
+                streams.by_key.remove(&self.shared.key);
             }
         }
     }
@@ -315,7 +356,11 @@ async fn run_upstream(registry: Arc<Registry>, shared: Arc<SharedStream>, parts:
             if status == StatusCode::NO_CONTENT || status.is_client_error() {
                 // The upstream says stop (the SSE spec's 204, or a refused request).
                 tracing::info!(route = %registry.label, %status, "shared stream ended by upstream");
-                end_stream(&shared, Head::Failed(status, "upstream refused the stream"));
+                end_stream(
+                    &shared,
+                    Head::Failed(status, "upstream refused the stream"),
+                    CloseReason::Ended,
+                );
                 return;
             }
             if status == StatusCode::OK && is_event_stream(response.headers()) {
@@ -343,6 +388,7 @@ async fn run_upstream(registry: Arc<Registry>, shared: Arc<SharedStream>, parts:
             end_stream(
                 &shared,
                 Head::Failed(StatusCode::BAD_GATEWAY, "upstream unavailable"),
+                CloseReason::Ended,
             );
             return;
         }
@@ -356,7 +402,9 @@ async fn run_upstream(registry: Arc<Registry>, shared: Arc<SharedStream>, parts:
     }
 }
 
-/// Splits the upstream body into whole events and queues each to every subscriber.
+/// Splits the upstream body into whole events and queues each to every subscriber, until
+/// the upstream ends, fails, sends an event too large to hold, or stays silent past the
+/// route's idle deadline (a half-open connection sends nothing and never closes).
 async fn relay_events(
     registry: &Registry,
     shared: &SharedStream,
@@ -364,9 +412,20 @@ async fn relay_events(
     last_id: &mut Option<String>,
     retry: &mut Duration,
 ) {
-    let mut pending = BytesMut::new();
+    let mut reader = SseReader::new(MAX_EVENT_BYTES);
     loop {
-        let frame = match body.frame().await {
+        let next = body.frame();
+        let frame = match registry.idle_timeout {
+            Some(idle) => match tokio::time::timeout(idle, next).await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    tracing::warn!(route = %registry.label, ?idle, "shared stream: upstream silent; reconnecting");
+                    return;
+                }
+            },
+            None => next.await,
+        };
+        let frame = match frame {
             None => return,
             Some(Err(e)) => {
                 tracing::debug!(route = %registry.label, error = %e, "shared stream: upstream body failed");
@@ -377,29 +436,29 @@ async fn relay_events(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        pending.extend_from_slice(&data);
-        while let Some(end) = event_end(&pending) {
-            let event = pending.split_to(end).freeze();
-            let fields = UpstreamFields::scan(&event);
-            if let Some(ms) = fields.retry_ms {
-                *retry = Duration::from_millis(ms);
-            }
-            if !fields.has_data {
-                // Comments (upstream heartbeats) and bare field updates are not events;
-                // every subscriber gets its own heartbeats.
-                if fields.id.is_some() {
-                    *last_id = fields.id;
+        reader.push(&data);
+        loop {
+            let block = match reader.next_block() {
+                Ok(Some(block)) => block,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(route = %registry.label, error = %e, "shared stream: upstream event too large; reconnecting");
+                    return;
                 }
-                continue;
+            };
+            let fields = block.fields();
+            if let Some(ms) = fields.retry {
+                *retry = Duration::from_millis(ms);
             }
             if fields.id.is_some() {
                 last_id.clone_from(&fields.id);
             }
-            broadcast(registry, shared, fields.id, event);
-        }
-        if pending.len() > MAX_EVENT_BYTES {
-            tracing::warn!(route = %registry.label, "shared stream: upstream event too large; reconnecting");
-            return;
+            if fields.data.is_none() {
+                // Comments (upstream heartbeats) and bare field updates are not events;
+                // every subscriber gets its own heartbeats.
+                continue;
+            }
+            broadcast(registry, shared, fields.id, block.into_raw());
         }
     }
 }
@@ -424,14 +483,19 @@ fn broadcast(registry: &Registry, shared: &SharedStream, id: Option<String>, fra
     }
 }
 
-fn end_stream(shared: &SharedStream, head: Head) {
+fn end_stream(shared: &SharedStream, head: Head, reason: CloseReason) {
     let wakers: Vec<Waker> = {
         let mut state = lock(&shared.state);
         state.ended = true;
+        if reason == CloseReason::Shutdown {
+            if let Some(task) = state.task.take() {
+                task.abort();
+            }
+        }
         state
             .subscribers
             .iter()
-            .filter_map(|m| m.close(CloseReason::Ended))
+            .filter_map(|m| m.close(reason))
             .collect()
     };
     shared.head.send_if_modified(|h| {
@@ -446,102 +510,7 @@ fn end_stream(shared: &SharedStream, head: Head) {
     }
 }
 
-/// The end (exclusive) of the first complete event in `buf`: after its blank line.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut line_len = 0;
-    let mut i = 0;
-    while i < buf.len() {
-        match buf[i] {
-            b'\n' | b'\r' => {
-                let mut next = i + 1;
-                if buf[i] == b'\r' {
-                    match buf.get(next) {
-                        Some(b'\n') => next += 1,
-                        // A CR at the very end may be half of a CRLF: wait for more.
-                        None => return None,
-                        _ => {}
-                    }
-                }
-                if line_len == 0 {
-                    return Some(next);
-                }
-                line_len = 0;
-                i = next;
-            }
-            _ => {
-                line_len += 1;
-                i += 1;
-            }
-        }
-    }
-    None
-}
-
-/// The fields of one upstream event block that the gateway needs (not
-/// [`crate::sse::EventFields`], which are the hub's own outgoing fields).
-struct UpstreamFields {
-    id: Option<String>,
-    retry_ms: Option<u64>,
-    has_data: bool,
-}
-
-impl UpstreamFields {
-    fn scan(event: &[u8]) -> Self {
-        let mut fields = Self {
-            id: None,
-            retry_ms: None,
-            has_data: false,
-        };
-        let text = String::from_utf8_lossy(event);
-        for line in text.split(['\r', '\n']) {
-            let (name, value) = match line.split_once(':') {
-                Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
-                None => (line, ""),
-            };
-            match name {
-                "data" => fields.has_data = true,
-                "id" if !value.contains('\0') => fields.id = Some(value.to_owned()),
-                "retry" => fields.retry_ms = value.parse().ok().or(fields.retry_ms),
-                _ => {}
-            }
-        }
-        fields
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Critical sections are single pushes and removals: a poisoned lock is still consistent.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_end_after_their_blank_line() {
-        assert_eq!(event_end(b"data: a\n\ndata: b"), Some(9));
-        assert_eq!(event_end(b"data: a\r\n\r\nx"), Some(11));
-        assert_eq!(
-            event_end(b"data: a\r\r"),
-            None,
-            "the last CR may be half a CRLF"
-        );
-        assert_eq!(event_end(b"data: a\r\rx"), Some(9));
-        assert_eq!(event_end(b"data: a\n"), None);
-        assert_eq!(event_end(b": ping\n\n"), Some(8));
-    }
-
-    #[test]
-    fn fields_are_read_like_the_spec_parser() {
-        let f = UpstreamFields::scan(b"id: 7\nretry: 1500\ndata: x\n\n");
-        assert_eq!(
-            (f.id.as_deref(), f.retry_ms, f.has_data),
-            (Some("7"), Some(1500), true)
-        );
-        let comment = UpstreamFields::scan(b": keep-alive\n\n");
-        assert!(!comment.has_data && comment.id.is_none());
-        let bare = UpstreamFields::scan(b"data\nid:x\n\n");
-        assert_eq!((bare.id.as_deref(), bare.has_data), (Some("x"), true));
-    }
 }

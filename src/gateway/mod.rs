@@ -26,11 +26,12 @@ use tokio::time::Instant;
 use crate::{
     config::{RouteConfig, UpstreamProto},
     http::{error, ConnInfo, ResponseBody},
+    sse::{SseBody, StreamLimits},
 };
 use client::{ClientBuildError, UpstreamClient};
 use fanout::Fanout;
 use headers::{add_forwarding, append_via, strip_hop_by_hop, ForwardedFor};
-use relay::{SseRelayBody, TimedBody};
+use relay::{Draining, RelayedEvents, TimedBody};
 
 /// One route with its client.
 #[derive(Debug)]
@@ -39,6 +40,8 @@ pub struct Route {
     pub config: RouteConfig,
     client: UpstreamClient,
     fanout: Option<Fanout>,
+    /// `path -> upstream`, for logs.
+    label: Arc<str>,
 }
 
 /// The gateway: routes in matching order.
@@ -46,6 +49,7 @@ pub struct Route {
 pub struct Gateway {
     routes: Vec<Arc<Route>>,
     heartbeat: Duration,
+    draining: Draining,
 }
 
 impl Gateway {
@@ -56,14 +60,31 @@ impl Gateway {
             .map(|config| {
                 let client = UpstreamClient::new(&config)?;
                 let fanout = config.fanout.then(|| Fanout::new(&config, client.clone()));
+                let label = Arc::from(format!("{} -> {}", config.path, config.authority));
                 Ok(Arc::new(Route {
                     config,
                     client,
                     fanout,
+                    label,
                 }))
             })
             .collect::<Result<Vec<_>, ClientBuildError>>()?;
-        Ok(Self { routes, heartbeat })
+        Ok(Self {
+            routes,
+            heartbeat,
+            draining: Draining::default(),
+        })
+    }
+
+    /// Ends every relayed and shared event stream (the server drains), as the hub ends its
+    /// own: clients reconnect to another server instead of waiting for the deadline.
+    pub fn shutdown(&self) {
+        self.draining.start();
+        for route in &self.routes {
+            if let Some(fanout) = &route.fanout {
+                fanout.shutdown();
+            }
+        }
     }
 
     /// True when no route is configured.
@@ -134,7 +155,7 @@ impl Gateway {
             Some(total) => total.min(started + config.response_header_timeout),
             None => started + config.response_header_timeout,
         };
-        let label = || format!("{} -> {}", config.path, config.authority);
+        let label = || &route.label;
         tracing::debug!(route = %label(), client = %conn.client_ip(), "proxying");
         let mut response = match tokio::time::timeout_at(
             header_deadline,
@@ -159,7 +180,7 @@ impl Gateway {
                 return error(StatusCode::BAD_GATEWAY, "unexpected upgrade from upstream");
             };
             let upstream_upgrade = hyper::upgrade::on(&mut response);
-            upgrade::spawn_tunnel(client_upgrade, upstream_upgrade, label());
+            upgrade::spawn_tunnel(client_upgrade, upstream_upgrade, label().to_string());
             let (mut parts, _) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers, true);
             append_via(&mut parts.headers, Version::HTTP_11);
@@ -175,7 +196,13 @@ impl Gateway {
             parts
                 .headers
                 .insert("x-accel-buffering", HeaderValue::from_static("no"));
-            ResponseBody::relay(SseRelayBody::new(body, self.heartbeat))
+            let events = RelayedEvents::new(body, &self.draining, route.label.clone());
+            ResponseBody::events(SseBody::new(
+                events,
+                self.heartbeat,
+                StreamLimits::default(),
+                None,
+            ))
         } else {
             ResponseBody::relay(TimedBody::new(body, config.idle_timeout, total_deadline))
         };

@@ -1,10 +1,17 @@
-//! Response bodies relayed from an upstream, chunk by chunk as they arrive (never
-//! buffered): event streams get heartbeats inserted between events when the upstream is
-//! silent; other bodies get the route's idle and total deadlines.
+//! Response bodies relayed from an upstream as they arrive (never buffered whole). An event
+//! stream is relayed event by event through the SSE reader, as the [`RelayedEvents`] source
+//! of an [`SseBody`](crate::sse::SseBody): hub streams and relayed streams share one
+//! heartbeat scheme (spread phases, only when silent), heartbeats can only fall between
+//! events, and the stream ends on drain like every other. Other bodies keep the route's
+//! idle and total deadlines ([`TimedBody`]).
 
 use std::{
     future::Future,
     pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -12,12 +19,18 @@ use std::{
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    sync::{futures::OwnedNotified, Notify},
+    time::{Instant, Sleep},
+};
 
-use crate::sse::event::HEARTBEAT_COMMENT;
+use crate::{
+    http::BoxError,
+    sse::{reader::SseReader, CloseReason, EventSource, Next, Resume},
+};
 
-/// Errors of relayed bodies: the upstream's, or a deadline.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Longest event accepted from an upstream; a larger one ends the stream (bounded memory).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// A deadline of a relayed body passed.
 #[derive(Debug, thiserror::Error)]
@@ -82,144 +95,103 @@ impl Body for TimedBody {
     }
 }
 
-/// Tracks where an event stream's bytes are: a comment may only be inserted where a new
-/// line starts after a blank line, or it would land inside an event.
-#[derive(Debug, Clone, Copy)]
-pub struct EventBoundary {
-    line_len: usize,
-    after_cr: bool,
-    at_boundary: bool,
+/// The gateway's drain signal: set once when the server drains; every relayed and shared
+/// stream ends then, as hub streams do.
+#[derive(Debug, Default)]
+pub struct Draining {
+    set: AtomicBool,
+    notify: Arc<Notify>,
 }
 
-impl Default for EventBoundary {
-    fn default() -> Self {
-        Self {
-            line_len: 0,
-            after_cr: false,
-            at_boundary: true,
-        }
+impl Draining {
+    /// Ends every stream that listens, and every stream that would start listening.
+    pub fn start(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether draining started.
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// A future that completes once draining starts. Created before the flag is read, so a
+    /// drain that starts in between is never missed (`notify_waiters` reaches futures that
+    /// exist, polled or not).
+    fn listen(&self) -> Pin<Box<OwnedNotified>> {
+        Box::pin(self.notify.clone().notified_owned())
     }
 }
 
-impl EventBoundary {
-    /// Follows `bytes` (CR, LF and CRLF all end lines, as in the SSE parser).
-    pub fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if self.after_cr {
-                self.after_cr = false;
-                if b == b'\n' {
-                    continue;
-                }
-            }
-            match b {
-                b'\r' | b'\n' => {
-                    self.after_cr = b == b'\r';
-                    self.at_boundary = self.line_len == 0;
-                    self.line_len = 0;
-                }
-                _ => {
-                    self.line_len += 1;
-                    self.at_boundary = false;
-                }
-            }
-        }
-    }
-
-    /// True between events. A trailing CR that ended a blank line counts: should an LF
-    /// follow the inserted comment, it is one more blank line, which dispatches nothing.
-    pub fn at_boundary(&self) -> bool {
-        self.at_boundary
-    }
-}
-
-/// An upstream event stream relayed as it arrives, with a heartbeat comment inserted when
-/// the upstream was silent for the interval and the stream is between events. No idle or
-/// total deadline applies.
+/// An upstream event stream as an [`EventSource`]: complete events, exactly as the upstream
+/// sent them, as they arrive. It ends when the upstream ends, is cut when the upstream fails
+/// (so a truncated stream never looks complete; either way the client reconnects with its
+/// `Last-Event-ID`, which reaches the upstream), and ends on drain.
 #[derive(Debug)]
-pub struct SseRelayBody {
-    inner: Incoming,
-    interval: Duration,
-    timer: Pin<Box<Sleep>>,
-    boundary: EventBoundary,
+pub struct RelayedEvents {
+    upstream: Incoming,
+    reader: SseReader,
+    drain: Pin<Box<OwnedNotified>>,
+    drained: bool,
+    label: Arc<str>,
 }
 
-impl SseRelayBody {
-    /// Relays `inner` with heartbeats every `interval` of silence.
-    pub fn new(inner: Incoming, interval: Duration) -> Self {
+impl RelayedEvents {
+    /// Relays `upstream`; `draining` ends it; `label` names the route in logs.
+    pub fn new(upstream: Incoming, draining: &Draining, label: Arc<str>) -> Self {
+        let drain = draining.listen();
         Self {
-            inner,
-            interval,
-            timer: Box::pin(tokio::time::sleep(interval)),
-            boundary: EventBoundary::default(),
+            upstream,
+            reader: SseReader::new(MAX_EVENT_BYTES),
+            drain,
+            drained: draining.is_set(),
+            label,
         }
     }
 }
 
-impl Body for SseRelayBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            if let Some(Ok(frame)) = &frame {
-                if let Some(data) = frame.data_ref() {
-                    this.boundary.feed(data);
+impl EventSource for RelayedEvents {
+    fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
+        if self.drained || self.drain.as_mut().poll(cx).is_ready() {
+            self.drained = true;
+            return Poll::Ready(Next::Closed(CloseReason::Shutdown));
+        }
+        loop {
+            while out.len() < max {
+                match self.reader.next_block() {
+                    Ok(Some(block)) => out.push(block.into_raw()),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(route = %self.label, error = %e, "relayed stream: upstream event too large; cutting the stream");
+                        return Poll::Ready(Next::Closed(CloseReason::Failed));
+                    }
                 }
             }
-            let next = Instant::now() + this.interval;
-            this.timer.as_mut().reset(next);
-            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
-        }
-        while this.timer.as_mut().poll(cx).is_ready() {
-            let next = Instant::now() + this.interval;
-            this.timer.as_mut().reset(next);
-            if this.boundary.at_boundary() {
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT_COMMENT)))));
+            if !out.is_empty() {
+                return Poll::Ready(Next::Frames);
+            }
+            match Pin::new(&mut self.upstream).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Next::Closed(CloseReason::Ended)),
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(route = %self.label, error = %e, "relayed stream: upstream body failed");
+                    return Poll::Ready(Next::Closed(CloseReason::Failed));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.reader.push(data);
+                    }
+                }
             }
         }
-        Poll::Pending
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn boundary_after(chunks: &[&str]) -> bool {
-        let mut b = EventBoundary::default();
-        for c in chunks {
-            b.feed(c.as_bytes());
-        }
-        b.at_boundary()
+    fn resume(&self) -> &Resume {
+        // Resumption is the upstream's: the client's Last-Event-ID was forwarded to it.
+        &Resume::Live
     }
 
-    #[test]
-    fn boundaries_follow_blank_lines_only() {
-        assert!(boundary_after(&[]));
-        assert!(boundary_after(&["data: a\n\n"]));
-        assert!(!boundary_after(&["data: a\n"]));
-        assert!(!boundary_after(&["data: a\n\ndata"]));
-        assert!(boundary_after(&["data: a\r\n\r\n"]));
-        assert!(boundary_after(&["data: a\r\r"]));
-        assert!(boundary_after(&[": comment\n\n"]));
-    }
-
-    #[test]
-    fn boundaries_survive_any_chunking() {
-        assert!(boundary_after(&["da", "ta: a", "\n", "\n"]));
-        assert!(
-            boundary_after(&["data: a\r\n\r"]),
-            "a CR alone ends the blank line"
-        );
-        assert!(boundary_after(&["data: a\r\n\r", "\n"]));
-        assert!(!boundary_after(&["data: a\r", "\n", "id: 1"]));
+    fn describe(&self) -> String {
+        format!("relayed upstream {}", self.label)
     }
 }

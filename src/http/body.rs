@@ -72,7 +72,9 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Self::Full(full) => Pin::new(full).poll_frame(cx).map_err(never),
-            Self::Events(sse) => Pin::new(sse.as_mut()).poll_frame(cx).map_err(never),
+            Self::Events(sse) => Pin::new(sse.as_mut())
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
             Self::Relay(body) => Pin::new(body).poll_frame(cx),
         }
     }

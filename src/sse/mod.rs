@@ -1,5 +1,7 @@
 //! Server-sent events on the wire and the streams that carry them: encoding of events and
-//! comments ([`event`]), the one reader of the wire format ([`reader`]), the bounded queue
+//! comments ([`event`]), the one reader of the wire format ([`reader`], shared by the
+//! gateway's relay and fan-out and by the client; a received block keeps the sender's exact
+//! bytes, so it can be forwarded), the bounded queue
 //! between a producer and a subscriber ([`mailbox`]), and the response body that streams a
 //! source of events to one client ([`stream`]).
 //!
@@ -12,6 +14,7 @@
 
 pub mod event;
 pub mod mailbox;
+pub mod reader;
 pub mod stream;
 
 use std::task::{Context, Poll};
@@ -20,7 +23,8 @@ use bytes::Bytes;
 
 pub use event::{EventFields, FieldError};
 pub use mailbox::Mailbox;
-pub use stream::{EndReason, SseBody, StreamLimits};
+pub use reader::{Block, BlockTooLarge, Dispatcher, Fields, MessageEvent, SseReader};
+pub use stream::{EndReason, SourceFailed, SseBody, StreamLimits};
 
 /// Where an [`SseBody`] takes its events from: a hub subscription, a Mercure stream, or a
 /// shared or relayed upstream stream of the gateway.
@@ -64,7 +68,9 @@ pub enum CloseReason {
     Overflow,
     /// The server is shutting down.
     Shutdown,
-    /// The source of the events ended the stream (an upstream's end, such as 204, or an
-    /// upstream that failed or went silent under a relayed stream).
+    /// The source of the events ended the stream (an upstream's end, such as 204).
     Ended,
+    /// The source failed (a relayed upstream broke off): the stream is cut, not ended, so
+    /// the client cannot take what it got for a complete response.
+    Failed,
 }

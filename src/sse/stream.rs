@@ -8,7 +8,6 @@
 //! event at the same instant (synchronized pings are what makes nginx+nchan's p99 jump).
 
 use std::{
-    convert::Infallible,
     future::Future,
     pin::Pin,
     task::{Context, Poll},
@@ -53,7 +52,15 @@ pub enum EndReason {
     ClientGone,
     /// The source ended the stream (an upstream's end for a shared stream).
     SourceEnded,
+    /// The source failed, and the stream was cut with an error.
+    SourceFailed,
 }
+
+/// The error that cuts a stream whose source failed ([`CloseReason::Failed`]): hyper resets
+/// the HTTP/2 stream or aborts the HTTP/1.1 body instead of ending it cleanly.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the event source failed")]
+pub struct SourceFailed;
 
 /// The body of an SSE response, fed by any [`EventSource`]. The source is the last field,
 /// so `SseBody<dyn EventSource>` is a valid (unsized) type that boxed bodies coerce into.
@@ -112,8 +119,11 @@ impl<S: EventSource> SseBody<S> {
 }
 
 impl<S: EventSource + ?Sized> SseBody<S> {
-    fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
         self.ended = Some(reason);
+        if reason == EndReason::SourceFailed {
+            return Poll::Ready(Some(Err(SourceFailed)));
+        }
         Poll::Ready(None)
     }
 
@@ -142,6 +152,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
                     CloseReason::Overflow => EndReason::Overflow,
                     CloseReason::Shutdown => EndReason::Shutdown,
                     CloseReason::Ended => EndReason::SourceEnded,
+                    CloseReason::Failed => EndReason::SourceFailed,
                 });
                 Poll::Ready(None)
             }
@@ -183,7 +194,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
 
 impl<S: EventSource + ?Sized> Body for SseBody<S> {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = SourceFailed;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

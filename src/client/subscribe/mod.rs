@@ -4,22 +4,18 @@
 //! the SSE body has no idle deadline, because a quiet topic is not a dead one.
 
 use std::error::Error;
-use std::future::ready;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
-use futures_util::StreamExt;
 use http::header::{HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode, Uri};
-use http_body_util::BodyStream;
+use http_body_util::BodyExt;
 
 use super::conn::Connector;
-use super::decoder::StreamDecoder;
 use super::response::status_error;
 use super::target::Target;
 use super::{ClientError, ClientOptions};
+use crate::sse::{Dispatcher, MessageEvent, SseReader};
 
 /// Reconnection time until the server sends a `retry:` field (the spec leaves the default
 /// to the client; browsers use a few seconds).
@@ -34,6 +30,11 @@ const MIN_FAILURE_DELAY: Duration = Duration::from_millis(100);
 
 /// The `Last-Event-ID` request header.
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// Longest event block accepted, in bytes on the wire: the stream must not fill memory,
+/// and this leaves room for any event a server means to send (16 times ssegate's own
+/// default largest event).
+const MAX_EVENT_BYTES: usize = 16 << 20;
 
 /// Options of [`subscribe()`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,13 +63,13 @@ pub struct ReceivedEvent {
     pub retry: Option<Duration>,
 }
 
-impl From<eventsource_stream::Event> for ReceivedEvent {
-    fn from(event: eventsource_stream::Event) -> Self {
+impl From<MessageEvent> for ReceivedEvent {
+    fn from(event: MessageEvent) -> Self {
         Self {
-            id: event.id,
-            event: event.event,
+            id: event.last_event_id,
+            event: event.event_type,
             data: event.data,
-            retry: event.retry,
+            retry: event.retry.map(Duration::from_millis),
         }
     }
 }
@@ -108,9 +109,10 @@ pub fn format_event(ev: &ReceivedEvent) -> String {
 ///
 /// Returns `Ok` after `max_events` events or when the server answers 204 (the SSE way to
 /// say "stop reconnecting"). Returns an error for a 3xx or a 4xx other than 408 and 429
-/// (retrying the same request cannot help; redirects are not followed), and
-/// [`ClientError::ReconnectsExhausted`] after `max_reconnects` failed reconnections in a
-/// row. Other statuses, a content type other than `text/event-stream`, and connection
+/// (retrying the same request cannot help; redirects are not followed), for an event
+/// larger than 16 MiB ([`ClientError::EventTooLarge`]: reconnecting would fetch it again),
+/// and [`ClientError::ReconnectsExhausted`] after `max_reconnects` failed reconnections in
+/// a row. Other statuses, a content type other than `text/event-stream`, and connection
 /// errors are retried.
 pub async fn subscribe(
     url: &Uri,
@@ -135,12 +137,12 @@ async fn subscribe_with(
         last_id: opts.last_event_id.clone().filter(|id| !id.is_empty()),
         delivered: 0,
         max_events: opts.max_events,
-        retry_ms: AtomicU64::new(duration_ms(initial_retry)),
+        retry: initial_retry,
     };
     let mut failures: u32 = 0;
     while !progress.done() {
         let outcome = attempt(&connector, &target, &mut progress, &mut on_event).await;
-        let retry = Duration::from_millis(progress.retry_ms.load(Ordering::Relaxed));
+        let retry = progress.retry;
         let delay = match outcome {
             Outcome::Stop => return Ok(()),
             Outcome::Fatal(error) => return Err(error),
@@ -180,19 +182,65 @@ async fn subscribe_with(
 
 /// What a subscription carries from one connection to the next.
 struct Progress {
-    /// Sent as `Last-Event-ID`: the last non-empty id received. An explicit empty `id:`
-    /// cannot be told from a missing one after eventsource-stream, so it resets nothing.
+    /// Sent as `Last-Event-ID`: the spec's "last event ID string", set by every block with
+    /// an `id` field, with data or without; an empty `id:` clears it (the server asks for a
+    /// resumption without id).
     last_id: Option<String>,
     delivered: u64,
     max_events: Option<u64>,
-    /// The reconnection time, set by `retry:` fields as soon as they are read. Atomic only
-    /// so that the body stream's closure can share it and the future stays `Send`.
-    retry_ms: AtomicU64,
+    /// The reconnection time, set by every valid `retry` field, with data or without.
+    retry: Duration,
 }
 
 impl Progress {
     fn done(&self) -> bool {
         self.max_events.is_some_and(|max| self.delivered >= max)
+    }
+
+    /// Takes the blocks `reader` has complete (at the end of the body, `end`, also the one
+    /// a final CR held back) and hands their events to `on_event`. Returns how the attempt
+    /// ends when it must end here: `max_events` delivered, or an event too large.
+    fn deliver(
+        &mut self,
+        reader: &mut SseReader,
+        end: bool,
+        dispatcher: &mut Dispatcher,
+        on_event: &mut impl FnMut(&ReceivedEvent),
+    ) -> Option<Outcome> {
+        loop {
+            let block = if end {
+                reader.finish()
+            } else {
+                reader.next_block()
+            };
+            let block = match block {
+                Ok(Some(block)) => block,
+                Ok(None) => break,
+                Err(error) => return Some(Outcome::Fatal(ClientError::EventTooLarge(error))),
+            };
+            let fields = block.fields();
+            if let Some(ms) = fields.retry {
+                self.retry = Duration::from_millis(ms);
+            }
+            if let Some(id) = &fields.id {
+                self.last_id = Some(id.clone()).filter(|id| !id.is_empty());
+            }
+            if let Some(event) = dispatcher.dispatch(fields) {
+                on_event(&ReceivedEvent::from(event));
+                self.delivered += 1;
+                if self.done() {
+                    return Some(Outcome::Stop);
+                }
+            }
+        }
+        if end {
+            // The spec applies `retry` as soon as its line is read, even in an event the
+            // end of the stream cut short.
+            if let Some(ms) = reader.unfinished_retry() {
+                self.retry = Duration::from_millis(ms);
+            }
+        }
+        None
     }
 }
 
@@ -204,7 +252,7 @@ enum Outcome {
     Ended(Option<ClientError>),
     /// No stream was established; worth retrying.
     Failed(ClientError),
-    /// No stream was established, and retrying cannot help.
+    /// Retrying cannot help: no stream was established, or its event was too large.
     Fatal(ClientError),
 }
 
@@ -255,49 +303,36 @@ async fn attempt(
     }
     tracing::debug!(uri = %target.uri(), last_event_id = ?progress.last_id, "subscribed");
 
-    let retry_ms = &progress.retry_ms;
-    let mut decoder = StreamDecoder::default();
-    let text = BodyStream::new(response.into_body())
-        .filter_map(|frame| ready(frame.map(|frame| frame.into_data().ok()).transpose()))
-        .map(move |chunk| {
-            chunk.map(|bytes| {
-                let (text, retry) = decoder.feed(&bytes);
-                if let Some(retry) = retry {
-                    retry_ms.store(duration_ms(retry), Ordering::Relaxed);
-                }
-                text
-            })
-        });
-    let mut events = text.eventsource();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(event) => {
-                let event = ReceivedEvent::from(event);
-                if !event.id.is_empty() {
-                    progress.last_id = Some(event.id.clone());
-                }
-                on_event(&event);
-                progress.delivered += 1;
-                if progress.done() {
-                    return Outcome::Stop;
-                }
-            }
-            Err(EventStreamError::Transport(source)) => {
-                return Outcome::Ended(Some(ClientError::Http {
+    // One reader and one dispatcher per connection: an unfinished event does not carry
+    // over, and `ReceivedEvent::id` is the last id seen on this connection.
+    let mut reader = SseReader::new(MAX_EVENT_BYTES);
+    let mut dispatcher = Dispatcher::default();
+    let mut body = response.into_body();
+    let broken = loop {
+        let frame = match body.frame().await {
+            None => break None,
+            Some(Err(source)) => {
+                break Some(ClientError::Http {
                     phase: "event stream",
                     source,
-                }));
+                })
             }
-            // Unreachable in practice: the decoder hands over valid UTF-8, and every
-            // line of valid UTF-8 parses as a field or a comment.
-            Err(_) => {
-                return Outcome::Ended(Some(ClientError::UnexpectedResponse(
-                    "invalid event stream",
-                )))
-            }
+            Some(Ok(frame)) => frame,
+        };
+        // Trailers carry no events.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        reader.push(&data);
+        if let Some(outcome) = progress.deliver(&mut reader, false, &mut dispatcher, on_event) {
+            return outcome;
         }
+    };
+    // A stream that broke ends like one that closed: what is complete still counts.
+    if let Some(outcome) = progress.deliver(&mut reader, true, &mut dispatcher, on_event) {
+        return outcome;
     }
-    Outcome::Ended(None)
+    Outcome::Ended(broken)
 }
 
 /// Statuses for which retrying the same request cannot help: redirects (not followed) and

@@ -201,6 +201,86 @@ async fn invalid_utf8_is_replaced_instead_of_stalling_the_stream() {
     assert_eq!(events[1].data, "next");
 }
 
+#[tokio::test]
+async fn an_id_without_data_is_sent_as_last_event_id_and_an_empty_id_clears_it() {
+    // First connection: an event, then a bare id block (the spec's "last event ID string"
+    // is set at every blank line). Second: an empty id, which clears it.
+    let server = TestServer::start(|index, _| match index {
+        0 => sse_response("retry: 10\n\nid: 1\ndata: a\n\nid: 2\n\n"),
+        1 => sse_response("data: b\n\nid:\n\n"),
+        _ => sse_response("data: c\n\n"),
+    })
+    .await;
+    let opts = SubscribeOptions {
+        max_events: Some(3),
+        ..SubscribeOptions::default()
+    };
+    let (result, events) = run(&server, opts, DEFAULT_RETRY).await;
+    result.unwrap();
+    assert_eq!(
+        last_event_ids(&server),
+        [None, Some("2".to_owned()), None],
+        "the data-less id counts; the empty id resets"
+    );
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["1", "", ""], "ids are those seen on each connection");
+}
+
+#[tokio::test]
+async fn retry_of_an_event_cut_short_by_the_end_of_the_stream_still_counts() {
+    // The spec applies `retry` when its line is read; the event itself is discarded.
+    let server = TestServer::start(|index, _| match index {
+        0 => sse_response("retry: 10\ndata: lost\n"),
+        _ => sse_response("data: kept\n\n"),
+    })
+    .await;
+    let opts = SubscribeOptions {
+        max_events: Some(1),
+        ..SubscribeOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let (result, events) = run(&server, opts, DEFAULT_RETRY).await;
+    result.unwrap();
+    assert!(started.elapsed() < DEFAULT_RETRY, "{:?}", started.elapsed());
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, "kept");
+}
+
+#[tokio::test]
+async fn an_event_ended_by_a_final_cr_is_delivered_when_the_stream_ends() {
+    // A CR at the end of the input may be half a CRLF, so the event waits for the next
+    // byte; the end of the stream settles it.
+    let server = TestServer::start(|_, _| sse_response("id: 1\rdata: a\r\r")).await;
+    let opts = SubscribeOptions {
+        max_events: Some(1),
+        ..SubscribeOptions::default()
+    };
+    let (result, events) = run(&server, opts, DEFAULT_RETRY).await;
+    result.unwrap();
+    assert_eq!((events[0].id.as_str(), events[0].data.as_str()), ("1", "a"));
+}
+
+#[tokio::test]
+async fn an_event_too_large_stops_the_subscription() {
+    let server = TestServer::start(|_, _| {
+        let mut body = b"data: ".to_vec();
+        body.resize(MAX_EVENT_BYTES + 1, b'x');
+        sse_response(body)
+    })
+    .await;
+    let (result, events) = run(&server, SubscribeOptions::default(), DEFAULT_RETRY).await;
+    match result.unwrap_err() {
+        ClientError::EventTooLarge(error) => assert_eq!(error.limit, MAX_EVENT_BYTES),
+        other => panic!("expected EventTooLarge, got {other:?}"),
+    }
+    assert!(events.is_empty());
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "reconnecting would fetch it again"
+    );
+}
+
 #[test]
 fn format_event_writes_an_event_stream_block() {
     let ev = ReceivedEvent {

@@ -4,6 +4,7 @@
 mod failures;
 mod fanout;
 mod proxy;
+mod streams_end;
 
 use bytes::Bytes;
 use http::Request;

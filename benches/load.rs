@@ -1,5 +1,5 @@
 //! The load tool: many SSE streams over few HTTP/2 connections, a paced publisher, and
-//! the figures that compare SSE servers (see /work/shared/PERFORMANCE.md).
+//! the figures that compare SSE servers (see PERFORMANCE.md).
 //!
 //! ```text
 //! cargo bench --bench load -- --url https://127.0.0.1:8443 \

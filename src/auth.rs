@@ -2,6 +2,9 @@
 //! client publish to, or receive, these topics?". The hub endpoints call it; it owns no
 //! connection state and does no I/O beyond reading key files at configuration time.
 //!
+//! Imports only `http` (the challenge response); never a front door: the native API and
+//! Mercure both call it.
+//!
 //! # How to use it
 //!
 //! At configuration time, build [`Key`]s (HMAC secret, PEM public key, JWK Set file), group

@@ -1,5 +1,7 @@
 //! The client side of `ssegate publish` and `ssegate subscribe`.
 //!
+//! Imports only `sse` (the reader); the server side never imports it.
+//!
 //! [`publish()`] POSTs one event to a topic URL and returns the id the server assigned;
 //! [`subscribe()`] follows an event stream the way a browser's `EventSource` does: it
 //! reconnects when the stream ends, resumes with `Last-Event-ID`, honours the server's

@@ -1,6 +1,9 @@
 //! One connection: TLS handshake with a deadline, protocol choice, and serving HTTP/1.1 or
 //! HTTP/2 until the peer leaves or the server drains.
 //!
+//! The edge: imports the router, `http`, `config` and the connection helpers (`io`,
+//! `proxy_protocol`, `shutdown`, `tls`); only the server imports it.
+//!
 //! On TLS the protocol is the one negotiated by ALPN (`h2`, else HTTP/1.1): it is never
 //! guessed from the bytes. On the plaintext listener hyper-util's auto builder tells h2c
 //! (prior knowledge) from HTTP/1.1 by the connection preface.

@@ -1,5 +1,7 @@
 //! The demo page served at `/`: why SSE wants HTTP/2.
 //!
+//! Imports nothing of the crate; the router serves it.
+//!
 //! This module owns the page (`demo.html`, compiled into the binary so the server needs no
 //! files at run time) and the response that serves it. The page opens N `EventSource`s, one per
 //! topic `demo-<room>-<i>`, and shows each one's state in a grid. Over HTTP/1.1 a browser keeps

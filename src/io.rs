@@ -1,6 +1,8 @@
 //! Write coalescing for a connection's transport: many small frames leave in one TLS record
 //! and one `write`.
 //!
+//! Imports nothing of the crate; the edge wraps its transports in it.
+//!
 //! Every flush of an HTTP/2 connection is a TLS record and a system call; with one stream
 //! per topic per connection, that is one of each per delivered event. [`CoalescingIo`]
 //! makes flushes adaptive: a flush on a connection that has not flushed within the window

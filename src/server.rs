@@ -1,5 +1,7 @@
 //! The server: binds the listeners, runs the accept loop, and drains on shutdown.
 //!
+//! The assembly: the one module that imports every part, and that nothing imports.
+//!
 //! Accepting never fails the server: an accept error (out of file descriptors, a peer that
 //! reset before accept) is logged and retried after a short back-off. Each connection runs
 //! in its own task, spawned before the TLS handshake so a slow client never holds up the

@@ -2,6 +2,8 @@
 //! `Connection: close` after the current response on HTTP/1.1), wait until they are gone,
 //! and close whatever is left when the deadline passes.
 //!
+//! Imports nothing of the crate; the server and the connection driver share it.
+//!
 //! Each connection holds a [`DrainWatch`]; the server knows all of them are gone when the
 //! last one's `mpsc::Sender` is dropped (the mini-redis pattern). hyper-util's
 //! `GracefulShutdown` is not used because it only accepts hyper's own connection types,

@@ -1,6 +1,8 @@
 //! TLS for the listener: loading a PEM certificate chain and key, checking that they belong
 //! together, and the rustls server configuration (TLS 1.2 and 1.3, ALPN `h2` then
 //! `http/1.1`).
+//!
+//! Imports nothing of the crate; the server builds the acceptor from it.
 
 use std::{
     path::{Path, PathBuf},

@@ -1,5 +1,7 @@
 //! Local certificate authority and server certificates for `https://localhost`.
 //!
+//! Imports only `config` (the default hosts); the server's assembly calls it.
+//!
 //! This module owns the certificate directory: a long-lived local CA (`ca.pem`,
 //! `ca-key.pem`) that the user trusts once, and a short-lived server certificate
 //! (`server.pem` holding the chain, `server-key.pem`) signed by it. The idea is the

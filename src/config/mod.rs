@@ -1,6 +1,9 @@
 //! Configuration: the TOML file's shape ([`RawConfig`], every field optional with a
 //! documented default) and its validated form ([`Config`], with `Duration`s and parsed
 //! addresses). Bad values are reported with the name of the key, before any port is bound.
+//!
+//! Plain data: imports `http` (trusted proxies) and `auth` (verification keys), never a
+//! front door, the hub's internals or the edge; each area imports its section from here.
 
 mod hub;
 pub mod mercure;

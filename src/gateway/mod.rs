@@ -1,5 +1,8 @@
 //! Gateway mode: ssegate in front of existing HTTP and SSE backends.
 //!
+//! A front door: imports `http`, `sse` and `config`; never the hub, another front door, the
+//! router or the edge.
+//!
 //! Requests that match a `[[route]]` are forwarded to its upstream with bodies streamed
 //! both ways, never buffered. Event streams are relayed with heartbeats inserted between
 //! events and no idle deadline; other responses keep the route's deadlines. Failures map

@@ -2,6 +2,9 @@
 //! mode), one more front door of the same [`Hub`] the native `/events` API uses: an update
 //! published through either reaches the subscribers of both whose selections match.
 //!
+//! A front door: imports the hub, `auth`, `http`, `sse` and `config`; never another front
+//! door, the router or the edge.
+//!
 //! - [`matcher`]: topic matchers (`exact`, `urlpattern`, the `*` wildcard, pre-1.0 URI
 //!   templates) and the parsing of the subscription query parameters that carry them.
 //! - [`auth`]: access tokens: where a request carries one, their validation (JWT access

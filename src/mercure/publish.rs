@@ -295,6 +295,11 @@ impl Mercure {
 
 /// Decodes `%XX` escapes of unreserved characters (RFC 3986: ALPHA, DIGIT, `-._~`); other
 /// escapes are kept, with their hex digits uppercased so that equal paths compare equal.
+///
+/// This is RFC 3986 section 6.2.2 normalization, not decoding: `%2F` must stay distinct
+/// from `/`. The `percent-encoding` crate only decodes every escape, which would merge them
+/// (and let `mercure%2Fsubscriptions` pass as outside the reserved namespace or inside it
+/// depending on the side), so this stays hand-written.
 fn decode_unreserved(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());

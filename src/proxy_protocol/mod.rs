@@ -2,6 +2,9 @@
 //! behind a layer-4 load balancer: the header the balancer sends before the client's first
 //! byte names the client's address, which the TCP peer address no longer does.
 //!
+//! Part of the edge: imports nothing of the crate; the connection driver calls
+//! it.
+//!
 //! # How to use it
 //!
 //! On a listener where the PROXY protocol is switched on, call [`read_header`] in the
@@ -9,7 +12,7 @@
 //! accepts), with a deadline, *before* the TLS handshake. Then
 //! [`ProxyHeader::client_addr`] with the socket's peer address gives the address that goes
 //! into the connection's span and logs, and that is the `peer` for
-//! [`crate::forwarded::client_ip`] when requests carry `X-Forwarded-For`.
+//! [`crate::http::forwarded::client_ip`] when requests carry `X-Forwarded-For`.
 //!
 //! Any error rejects the connection. On such a listener the header is mandatory and never
 //! guessed at (the specification requires this): if a missing header were tolerated, the

@@ -223,25 +223,22 @@ impl Hub {
         let Ok(event) = self.prepare(update) else {
             return;
         };
-        let append = self.log.append(event);
+        let mut append = self.log.append(event);
         let hub = self.clone();
         let count = move |result: Result<Appended, PublishError>| {
             if result.is_ok() {
                 hub.stats.published.fetch_add(1, Ordering::Relaxed);
             }
         };
+        if let Some(result) = (&mut append).now_or_never() {
+            count(result);
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let mut append = append;
-                match (&mut append).now_or_never() {
-                    Some(result) => count(result),
-                    None => drop(runtime.spawn(append.map(count))),
-                }
-            }
+            Ok(runtime) => drop(runtime.spawn(append.map(count))),
+            // Only a log that answers later, used outside any runtime, gets here.
             Err(_) => {
-                if let Some(result) = append.now_or_never() {
-                    count(result);
-                }
+                tracing::warn!("an update was dropped: no runtime to complete its publication")
             }
         }
     }

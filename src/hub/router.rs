@@ -166,11 +166,6 @@ impl Router {
         }
     }
 
-    /// Whether [`Router::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
     /// The id of the last event delivered since start.
     pub fn last_id(&self) -> Option<Arc<str>> {
         self.lock().last_id.clone()

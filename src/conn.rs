@@ -34,10 +34,7 @@ use tracing::Instrument;
 
 use crate::{
     config::{Config, Http2Config},
-    http::{
-        forwarded::{client_ip, TrustedProxies},
-        ConnInfo,
-    },
+    http::{forwarded::client_ip, ConnInfo, TrustedProxies},
     io::CoalescingIo,
     proxy_protocol::read_header,
     router::App,

@@ -12,11 +12,12 @@ mod conn_info;
 pub mod forwarded;
 mod read;
 mod response;
+mod trusted_proxies;
 
 pub use body::{BoxError, ResponseBody};
 pub use conn_info::{client_ip, ConnInfo};
-pub use forwarded::{TrustedProxies, TrustedProxyError};
 pub use read::read_text_body;
 pub use response::{
     bad_param, error, event_stream_response, json, method_not_allowed, query_pairs,
 };
+pub use trusted_proxies::{TrustedProxies, TrustedProxyError};

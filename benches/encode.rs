@@ -34,7 +34,12 @@ fn fan_out(c: &mut Criterion) {
         let hub = Hub::new(HubConfig::default());
         let topic = TopicName::parse("bench").expect("topic");
         let mut subs: Vec<_> = (0..subscribers)
-            .map(|_| hub.subscribe(vec![topic.clone()], None).expect("subscribe"))
+            .map(|_| {
+                hub.subscribe(vec![topic.clone()], None)
+                    .now_or_never()
+                    .expect("the memory log answers at once")
+                    .expect("subscribe")
+            })
             .collect();
         let fields = EventFields::default();
         let data = "z".repeat(128);

@@ -3,10 +3,11 @@
 //! [`Router`](super::Router) for delivery to the subscribers of this node.
 //!
 //! The log decides order and ids; the router never does. That is the seam where a log
-//! shared by several nodes goes: appending may complete later (on another task, after a
-//! round trip), and delivery may happen later still, as long as every event is readable
-//! from the log before the router is handed it, and the router is handed events in cursor
-//! order. The subscriber's hand-over from replay to live events relies on exactly that.
+//! shared by several nodes goes: appending, reading and looking up may each complete later
+//! (on another task, after a round trip), and delivery may happen later still, as long as
+//! every event is readable from the log before the router is handed it, and the router is
+//! handed events in cursor order. The subscriber's hand-over from replay to live events
+//! relies on exactly that.
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
@@ -72,17 +73,23 @@ pub struct Entry<'a> {
     pub frame: &'a Bytes,
 }
 
-/// How a [`Log::read`] went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a [`Log::read`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Read {
-    /// Events after the requested cursor are no longer retained: nothing was visited, and
+    /// The frames of the events the reader wanted, oldest first.
+    pub frames: Vec<Bytes>,
+    /// Events after the requested cursor are no longer retained: nothing was read, and
     /// reading on from [`Read::next`] starts at the oldest retained event.
     pub gap: bool,
     /// Where the next read starts (pass it as `after`).
     pub next: Option<Cursor>,
-    /// Every event up to `until` was visited.
+    /// Every event up to `until` was examined.
     pub done: bool,
 }
+
+/// Which events a reader wants: its selection, and whether it may read private ones. Called
+/// by the log on each event it examines (under its lock, for an in-memory log).
+pub type Wants = Arc<dyn Fn(&Entry<'_>) -> bool + Send + Sync>;
 
 /// Counters a log reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,26 +104,27 @@ pub struct LogStats {
 /// its own task (a subscription event published as a stream closes).
 pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Appended, PublishError>> + Send>>;
 
+/// A future returned by [`Log::read`]; a subscription holds it across polls.
+pub type ReadFuture = Pin<Box<dyn Future<Output = Read> + Send>>;
+
+/// A future returned by [`Log::lookup`].
+pub type LookupFuture = Pin<Box<dyn Future<Output = Option<Cursor>> + Send>>;
+
 /// An ordered, bounded record of events: append, read after a cursor, find by id.
 pub trait Log: fmt::Debug + Send + Sync + 'static {
     /// Appends an event: assigns its cursor and (unless the publisher chose one) its id,
     /// retains it, and hands it to the router, in log order, once it is readable.
     fn append(&self, event: NewEvent) -> AppendFuture;
 
-    /// Visits retained events with `after < cursor <= until` (from the oldest retained when
-    /// `after` is `None`), oldest first, until `visit` has accepted `max` of them. `max` 0
-    /// visits nothing and only tells whether events after `after` were lost.
-    fn read(
-        &self,
-        after: Option<Cursor>,
-        until: Cursor,
-        max: usize,
-        visit: &mut dyn FnMut(&Entry<'_>) -> bool,
-    ) -> Read;
+    /// Reads retained events with `after < cursor <= until` (from the oldest retained when
+    /// `after` is `None`), oldest first, until `wants` has accepted `max` of them; returns
+    /// the accepted frames. `max` 0 reads nothing and only tells whether events after
+    /// `after` were lost.
+    fn read(&self, after: Option<Cursor>, until: Cursor, max: usize, wants: &Wants) -> ReadFuture;
 
     /// The cursor of the event an id names: for an id publishers reused, its earliest
     /// retained event. `None` for an id this log does not know (never seen, or evicted).
-    fn lookup(&self, id: &str) -> Option<Cursor>;
+    fn lookup(&self, id: &str) -> LookupFuture;
 
     /// The cursor of the oldest retained event, if any.
     fn oldest(&self) -> Option<Cursor>;

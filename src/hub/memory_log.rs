@@ -10,7 +10,10 @@ use std::{
 
 use super::{
     history::{History, ResumeFrom, StoredEvent},
-    log::{AppendFuture, Appended, Cursor, Entry, Log, LogStats, NewEvent, Read},
+    log::{
+        AppendFuture, Appended, Cursor, Entry, Log, LogStats, LookupFuture, NewEvent, Read,
+        ReadFuture, Wants,
+    },
     PublishError, Router,
 };
 use crate::sse::event::prepend_id;
@@ -75,18 +78,15 @@ impl Log for MemoryLog {
         Box::pin(std::future::ready(self.append_now(event)))
     }
 
-    fn read(
-        &self,
-        after: Option<Cursor>,
-        until: Cursor,
-        max: usize,
-        visit: &mut dyn FnMut(&Entry<'_>) -> bool,
-    ) -> Read {
-        self.lock().read(after, until, max, visit)
+    fn read(&self, after: Option<Cursor>, until: Cursor, max: usize, wants: &Wants) -> ReadFuture {
+        // Read now, under the lock; the future only hands the batch over.
+        Box::pin(std::future::ready(
+            self.lock().read(after, until, max, wants),
+        ))
     }
 
-    fn lookup(&self, id: &str) -> Option<Cursor> {
-        self.lock().lookup(id)
+    fn lookup(&self, id: &str) -> LookupFuture {
+        Box::pin(std::future::ready(self.lock().lookup(id)))
     }
 
     fn oldest(&self) -> Option<Cursor> {
@@ -163,7 +163,7 @@ impl Numbered {
         after: Option<Cursor>,
         until: Cursor,
         max: usize,
-        visit: &mut dyn FnMut(&Entry<'_>) -> bool,
+        wants: &Wants,
     ) -> Read {
         let until = cursor_seq(until);
         let oldest = self.history.oldest_seq().unwrap_or(self.next_seq);
@@ -174,13 +174,14 @@ impl Numbered {
         if next < oldest.min(until.saturating_add(1)) {
             // Evicted before the reader got there: say so, and go on from what is left.
             return Read {
+                frames: Vec::new(),
                 gap: true,
                 next: oldest.checked_sub(1).map(seq_cursor),
                 done: false,
             };
         }
-        let mut taken = 0;
-        while next <= until && taken < max {
+        let mut frames = Vec::new();
+        while next <= until && frames.len() < max {
             let Some(event) = self.history.get(next) else {
                 break;
             };
@@ -190,10 +191,13 @@ impl Numbered {
                 private: event.private,
                 frame: &event.frame,
             };
-            taken += usize::from(visit(&entry));
+            if wants(&entry) {
+                frames.push(event.frame.clone());
+            }
             next += 1;
         }
         Read {
+            frames,
             gap: false,
             next: next.checked_sub(1).map(seq_cursor),
             done: next > until,

@@ -34,7 +34,10 @@ use crate::sse::{
     Mailbox, Resume,
 };
 use history::is_generated_id;
-pub use log::{Appended, Cursor, Entry, Log, LogStats, NewEvent, Read};
+pub use log::{
+    AppendFuture, Appended, Cursor, Entry, Log, LogStats, LookupFuture, NewEvent, Read, ReadFuture,
+    Wants,
+};
 pub use memory_log::MemoryLog;
 pub use router::Router;
 use selection::Subscriber;
@@ -281,7 +284,7 @@ impl Hub {
 
     /// Subscribes to `topics`. With `last_event_id`, the retained events after that id are
     /// replayed first (see [`Subscription::resume`]).
-    pub fn subscribe(
+    pub async fn subscribe(
         self: &Arc<Self>,
         topics: Vec<TopicName>,
         last_event_id: Option<&str>,
@@ -292,7 +295,7 @@ impl Hub {
                 self.config.max_topics_per_subscription,
             ));
         }
-        self.subscribe_selection(selection, last_event_id)
+        self.subscribe_selection(selection, last_event_id).await
     }
 
     /// Subscribes with a general [`Selection`] (exact topics, a filter offered every
@@ -302,7 +305,7 @@ impl Hub {
     /// names the hand-over point: events after it arrive live, events up to it (and after
     /// the id) are replayed from the log. Should the id be past the hand-over point (a log
     /// that delivers later than it answers), the mailbox refuses live events up to the id.
-    pub fn subscribe_selection(
+    pub async fn subscribe_selection(
         self: &Arc<Self>,
         selection: Selection,
         last_event_id: Option<&str>,
@@ -310,7 +313,10 @@ impl Hub {
         if selection.topics.is_empty() && !selection.scan {
             return Err(SubscribeError::NoTopic);
         }
-        let known = last_event_id.and_then(|id| self.log.lookup(id));
+        let known = match last_event_id {
+            Some(id) => self.log.lookup(id).await,
+            None => None,
+        };
         let subscriber = Arc::new(Subscriber {
             mailbox: Mailbox::starting_after(self.config.subscriber_queue, known),
             selection,
@@ -322,21 +328,22 @@ impl Hub {
         let (replay, resume) = match (last_event_id, known) {
             (None, _) => (None, Resume::Live),
             (Some(_), None) => (
-                handover.map(|until| Replay { after: None, until }),
+                handover.map(|until| Replay::new(&subscriber, None, until)),
                 Resume::Gap,
             ),
             (Some(_), Some(after)) => match handover.filter(|&until| after < until) {
                 None => (None, Resume::Complete),
                 Some(until) => {
                     // A read of nothing says whether events after the id were evicted.
-                    let probe = self.log.read(Some(after), until, 0, &mut |_| false);
+                    let nothing: Wants = Arc::new(|_| false);
+                    let probe = self.log.read(Some(after), until, 0, &nothing).await;
                     let resume = if probe.gap {
                         Resume::Gap
                     } else {
                         Resume::Complete
                     };
                     let after = if probe.gap { probe.next } else { Some(after) };
-                    (Some(Replay { after, until }), resume)
+                    (Some(Replay::new(&subscriber, after, until)), resume)
                 }
             },
         };

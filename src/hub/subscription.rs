@@ -9,7 +9,7 @@ use std::{
 use bytes::Bytes;
 
 use super::{
-    log::Cursor,
+    log::{Cursor, ReadFuture, Wants},
     selection::{Subscriber, UpdateView},
     Hub,
 };
@@ -26,10 +26,41 @@ pub struct Subscription {
 
 /// The part of the log still to replay: events after `after` up to `until`, the hand-over
 /// point. Live events start after `until`, so the two never overlap.
-#[derive(Debug)]
 pub(super) struct Replay {
     pub(super) after: Option<Cursor>,
     pub(super) until: Cursor,
+    /// What the subscriber wants of the events read.
+    pub(super) wants: Wants,
+    /// The read under way, kept across polls (a remote log answers later).
+    pub(super) reading: Option<ReadFuture>,
+}
+
+impl Replay {
+    /// The replay of `subscriber`'s events after `after`, up to `until`.
+    pub(super) fn new(subscriber: &Arc<Subscriber>, after: Option<Cursor>, until: Cursor) -> Self {
+        let subscriber = subscriber.clone();
+        let wants: Wants = Arc::new(move |entry| {
+            subscriber
+                .selection
+                .wants(&UpdateView::new(entry.topics, entry.private))
+        });
+        Self {
+            after,
+            until,
+            wants,
+            reading: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("after", &self.after)
+            .field("until", &self.until)
+            .field("reading", &self.reading.is_some())
+            .finish()
+    }
 }
 
 impl Subscription {
@@ -52,8 +83,9 @@ impl Subscription {
         out: &mut Vec<Bytes>,
     ) -> Poll<Next> {
         if self.replay.is_some() {
-            if let Some(next) = self.take_replay(max, out) {
-                return Poll::Ready(next);
+            // Live events wait in the mailbox until the replay is over.
+            if let Some(next) = self.poll_replay(cx, max, out) {
+                return next;
             }
         }
         let polled = self.subscriber.mailbox.poll_take(cx, max, out);
@@ -64,32 +96,41 @@ impl Subscription {
     }
 
     /// Reads the next replay batch from the log. `None` once the replay is done.
-    fn take_replay(&mut self, max: usize, out: &mut Vec<Bytes>) -> Option<Next> {
-        let replay = self.replay.as_mut()?;
-        let selection = &self.subscriber.selection;
-        let start_len = out.len();
-        let read = self
-            .hub
-            .log
-            .read(replay.after, replay.until, max, &mut |entry| {
-                let wanted = selection.wants(&UpdateView::new(entry.topics, entry.private));
-                if wanted {
-                    out.push(entry.frame.clone());
-                }
-                wanted
+    fn poll_replay(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Option<Poll<Next>> {
+        loop {
+            let replay = self.replay.as_mut()?;
+            let reading = replay.reading.get_or_insert_with(|| {
+                self.hub
+                    .log
+                    .read(replay.after, replay.until, max, &replay.wants)
             });
-        if read.next.is_some() {
-            replay.after = read.next;
+            let read = match reading.as_mut().poll(cx) {
+                Poll::Pending => return Some(Poll::Pending),
+                Poll::Ready(read) => read,
+            };
+            replay.reading = None;
+            let progressed = read.next.is_some() && read.next != replay.after;
+            if read.next.is_some() {
+                replay.after = read.next;
+            }
+            if read.gap {
+                // Evicted while this subscriber was reading the replay: say so, then go on
+                // from what is left.
+                return Some(Poll::Ready(Next::HistoryGap));
+            }
+            if read.done || !progressed {
+                self.replay = None;
+            }
+            if !read.frames.is_empty() {
+                out.extend(read.frames);
+                return Some(Poll::Ready(Next::Frames));
+            }
         }
-        if read.gap {
-            // Evicted while this subscriber was reading the replay: say so, then go on
-            // from what is left.
-            return Some(Next::HistoryGap);
-        }
-        if read.done {
-            self.replay = None;
-        }
-        (out.len() > start_len).then_some(Next::Frames)
     }
 }
 

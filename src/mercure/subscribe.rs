@@ -104,7 +104,7 @@ impl Mercure {
             Ok(None) => return self.auth_error(&super::AuthError::MissingToken),
             Err(e) => return self.auth_error(&e),
         };
-        self.open_stream(request, access, slot)
+        self.open_stream(request, access, slot).await
     }
 
     /// A place among the client's streams, when a limit is configured and the request
@@ -212,7 +212,7 @@ impl Mercure {
         })
     }
 
-    fn open_stream(
+    async fn open_stream(
         &self,
         request: ParsedSubscription,
         access: Option<Arc<Access>>,
@@ -244,6 +244,7 @@ impl Mercure {
         let subscription = match self
             .hub
             .subscribe_selection(selection, last_event_id.as_deref())
+            .await
         {
             Ok(s) => s,
             Err(e @ SubscribeError::Closed) => {

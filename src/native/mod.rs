@@ -86,7 +86,7 @@ impl NativeApi {
                         .map(|(_, v)| TopicName::parse(&v))
                         .collect::<Result<Vec<_>, _>>();
                     match topics {
-                        Ok(topics) => self.subscribe(&req, topics),
+                        Ok(topics) => self.subscribe(&req, topics).await,
                         Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid `topic`: {e}")),
                     }
                 }
@@ -102,13 +102,17 @@ impl NativeApi {
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid topic: {e}")),
         };
         match *req.method() {
-            Method::GET => self.subscribe(&req, vec![topic]),
+            Method::GET => self.subscribe(&req, vec![topic]).await,
             Method::POST => self.publish(req, topic).await,
             _ => method_not_allowed("GET, POST"),
         }
     }
 
-    fn subscribe<B>(&self, req: &Request<B>, topics: Vec<TopicName>) -> Response<ResponseBody> {
+    async fn subscribe<B>(
+        &self,
+        req: &Request<B>,
+        topics: Vec<TopicName>,
+    ) -> Response<ResponseBody> {
         let mut limits = StreamLimits::default();
         let mut last_event_id = None;
         for (key, value) in query_pairs(req) {
@@ -143,7 +147,7 @@ impl NativeApi {
             }
         }
         let last_event_id = last_event_id.filter(|id| !id.is_empty());
-        let subscription = match self.hub.subscribe(topics, last_event_id.as_deref()) {
+        let subscription = match self.hub.subscribe(topics, last_event_id.as_deref()).await {
             Ok(s) => s,
             Err(e @ SubscribeError::Closed) => {
                 return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())

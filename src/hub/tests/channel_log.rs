@@ -11,7 +11,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::{
-    log::{AppendFuture, Appended, Cursor, Entry, Log, LogStats, NewEvent, Read},
+    log::{
+        AppendFuture, Appended, Cursor, Log, LogStats, LookupFuture, NewEvent, ReadFuture, Wants,
+    },
     memory_log::Numbered,
     PublishError, Router,
 };
@@ -132,18 +134,21 @@ impl Log for ChannelLog {
         })
     }
 
-    fn read(
-        &self,
-        after: Option<Cursor>,
-        until: Cursor,
-        max: usize,
-        visit: &mut dyn FnMut(&Entry<'_>) -> bool,
-    ) -> Read {
-        lock(&self.store).read(after, until, max, visit)
+    fn read(&self, after: Option<Cursor>, until: Cursor, max: usize, wants: &Wants) -> ReadFuture {
+        // Answered on the log's own time, as a remote read would be.
+        let read = lock(&self.store).read(after, until, max, wants);
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            read
+        })
     }
 
-    fn lookup(&self, id: &str) -> Option<Cursor> {
-        lock(&self.store).lookup(id)
+    fn lookup(&self, id: &str) -> LookupFuture {
+        let found = lock(&self.store).lookup(id);
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            found
+        })
     }
 
     fn oldest(&self) -> Option<Cursor> {

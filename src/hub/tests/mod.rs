@@ -6,10 +6,7 @@ mod channel_log;
 mod ordering;
 mod selection;
 
-use std::{
-    ops::Deref,
-    task::{Context, Poll, Waker},
-};
+use std::{future::poll_fn, ops::Deref, task::Poll};
 
 use super::*;
 use crate::sse::{CloseReason, Next};
@@ -113,17 +110,23 @@ async fn publish(hub: &TestHub, t: &str, data: &str) -> String {
         .id
 }
 
-/// Everything the subscription has now, as text.
-fn drain(sub: &mut Subscription) -> (Vec<String>, Option<Next>) {
-    let mut cx = Context::from_waker(Waker::noop());
+/// Everything the subscription has now, as text. A read from a log that answers later is
+/// given a few turns of the runtime before "nothing more" is concluded.
+async fn drain(sub: &mut Subscription) -> (Vec<String>, Option<Next>) {
     let mut frames = Vec::new();
+    let mut idle_turns = 0;
     loop {
         let mut out = Vec::new();
-        match sub.poll_next(&mut cx, 16, &mut out) {
+        match poll_fn(|cx| Poll::Ready(sub.poll_next(cx, 16, &mut out))).await {
             Poll::Ready(Next::Frames) => {
+                idle_turns = 0;
                 frames.extend(out.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()))
             }
             Poll::Ready(other) => return (frames, Some(other)),
+            Poll::Pending if idle_turns < 3 => {
+                idle_turns += 1;
+                tokio::task::yield_now().await;
+            }
             Poll::Pending => return (frames, None),
         }
     }

@@ -6,8 +6,8 @@ use super::*;
 #[tokio::test]
 async fn live_events_reach_subscribers_of_the_topic_only() {
     for hub in TestHub::both(HubConfig::default(), 100) {
-        let mut a = hub.subscribe(vec![topic("a")], None).unwrap();
-        let mut b = hub.subscribe(vec![topic("b")], None).unwrap();
+        let mut a = hub.subscribe(vec![topic("a")], None).await.unwrap();
+        let mut b = hub.subscribe(vec![topic("b")], None).await.unwrap();
         let published = hub
             .publish(&topic("a"), None, &EventFields::default(), "x")
             .await
@@ -19,8 +19,8 @@ async fn live_events_reach_subscribers_of_the_topic_only() {
                 receivers: hub.receivers(1)
             }
         );
-        assert_eq!(drain(&mut a).0, vec!["id: 100\ndata: x\n\n"]);
-        assert!(drain(&mut b).0.is_empty());
+        assert_eq!(drain(&mut a).await.0, vec!["id: 100\ndata: x\n\n"]);
+        assert!(drain(&mut b).await.0.is_empty());
     }
 }
 
@@ -29,13 +29,14 @@ async fn one_stream_gets_every_topic_it_names_in_order() {
     for hub in TestHub::both(HubConfig::default(), 100) {
         let mut sub = hub
             .subscribe(vec![topic("a"), topic("b"), topic("a")], None)
+            .await
             .unwrap();
         assert_eq!(sub.topics().len(), 2, "duplicates removed");
         publish(&hub, "a", "1").await;
         publish(&hub, "b", "2").await;
         publish(&hub, "c", "3").await;
         assert_eq!(
-            drain(&mut sub).0,
+            drain(&mut sub).await.0,
             vec!["id: 100\ndata: 1\n\n", "id: 101\ndata: 2\n\n"]
         );
     }
@@ -47,10 +48,10 @@ async fn replay_then_live_has_no_gap_and_no_duplicate() {
         let first = publish(&hub, "a", "1").await;
         publish(&hub, "b", "other topic").await;
         publish(&hub, "a", "2").await;
-        let mut sub = hub.subscribe(vec![topic("a")], Some(&first)).unwrap();
+        let mut sub = hub.subscribe(vec![topic("a")], Some(&first)).await.unwrap();
         assert_eq!(sub.resume(), &Resume::Complete);
         publish(&hub, "a", "3").await;
-        let (frames, _) = drain(&mut sub);
+        let (frames, _) = drain(&mut sub).await;
         assert_eq!(frames, vec!["id: 102\ndata: 2\n\n", "id: 103\ndata: 3\n\n"]);
     }
 }
@@ -59,9 +60,12 @@ async fn replay_then_live_has_no_gap_and_no_duplicate() {
 async fn unknown_id_replays_everything_retained_and_reports_a_gap() {
     for hub in TestHub::both(HubConfig::default(), 100) {
         publish(&hub, "a", "1").await;
-        let mut sub = hub.subscribe(vec![topic("a")], Some("bogus")).unwrap();
+        let mut sub = hub
+            .subscribe(vec![topic("a")], Some("bogus"))
+            .await
+            .unwrap();
         assert_eq!(sub.resume(), &Resume::Gap);
-        assert_eq!(drain(&mut sub).0, vec!["id: 100\ndata: 1\n\n"]);
+        assert_eq!(drain(&mut sub).await.0, vec!["id: 100\ndata: 1\n\n"]);
     }
 }
 
@@ -74,17 +78,14 @@ async fn evicted_events_during_replay_are_reported() {
     for hub in TestHub::both(config, 1) {
         publish(&hub, "a", "1").await;
         publish(&hub, "a", "2").await;
-        let mut sub = hub.subscribe(vec![topic("a")], Some("0")).unwrap();
+        let mut sub = hub.subscribe(vec![topic("a")], Some("0")).await.unwrap();
         assert_eq!(sub.resume(), &Resume::Complete);
         publish(&hub, "a", "3").await;
         publish(&hub, "a", "4").await;
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut out = Vec::new();
-        assert!(matches!(
-            sub.poll_next(&mut cx, 16, &mut out),
-            Poll::Ready(Next::HistoryGap)
-        ));
-        let (frames, _) = drain(&mut sub);
+        let (before_gap, first) = drain(&mut sub).await;
+        assert!(before_gap.is_empty());
+        assert!(matches!(first, Some(Next::HistoryGap)));
+        let (frames, _) = drain(&mut sub).await;
         assert_eq!(frames, vec!["id: 3\ndata: 3\n\n", "id: 4\ndata: 4\n\n"]);
     }
 }
@@ -96,11 +97,11 @@ async fn a_full_queue_ends_the_stream_without_blocking_the_publisher() {
         ..HubConfig::default()
     };
     let hub = TestHub::memory(config, 1);
-    let mut slow = hub.subscribe(vec![topic("a")], None).unwrap();
+    let mut slow = hub.subscribe(vec![topic("a")], None).await.unwrap();
     for i in 0..10 {
         publish(&hub, "a", &i.to_string()).await;
     }
-    let (frames, end) = drain(&mut slow);
+    let (frames, end) = drain(&mut slow).await;
     assert_eq!(frames.len(), 4);
     assert!(matches!(end, Some(Next::Closed(CloseReason::Overflow))));
     assert_eq!(hub.stats().overflows, 1);
@@ -128,23 +129,23 @@ async fn publisher_ids_are_checked() {
             hub.publish(&t, Some("a\nb".into()), &fields, "x").await,
             Err(PublishError::Field(_))
         ));
-        let mut sub = hub.subscribe(vec![t], Some("order-1")).unwrap();
+        let mut sub = hub.subscribe(vec![t], Some("order-1")).await.unwrap();
         assert_eq!(sub.resume(), &Resume::Complete);
-        assert!(drain(&mut sub).0.is_empty());
+        assert!(drain(&mut sub).await.0.is_empty());
     }
 }
 
 #[tokio::test]
 async fn shutdown_ends_streams_and_refuses_new_work() {
     let hub = hub();
-    let mut sub = hub.subscribe(vec![topic("a")], None).unwrap();
+    let mut sub = hub.subscribe(vec![topic("a")], None).await.unwrap();
     publish(&hub, "a", "last").await;
     hub.shutdown();
-    let (frames, end) = drain(&mut sub);
+    let (frames, end) = drain(&mut sub).await;
     assert_eq!(frames.len(), 1, "queued frames still delivered");
     assert!(matches!(end, Some(Next::Closed(CloseReason::Shutdown))));
     assert_eq!(
-        hub.subscribe(vec![topic("a")], None).unwrap_err(),
+        hub.subscribe(vec![topic("a")], None).await.unwrap_err(),
         SubscribeError::Closed
     );
     assert_eq!(
@@ -157,7 +158,10 @@ async fn shutdown_ends_streams_and_refuses_new_work() {
 #[tokio::test]
 async fn dropping_a_subscription_unregisters_it() {
     let hub = hub();
-    let sub = hub.subscribe(vec![topic("a"), topic("b")], None).unwrap();
+    let sub = hub
+        .subscribe(vec![topic("a"), topic("b")], None)
+        .await
+        .unwrap();
     assert_eq!(hub.stats().active_topics, 2);
     drop(sub);
     let stats = hub.stats();
@@ -173,11 +177,12 @@ async fn topic_limits_are_enforced() {
     let hub = TestHub::memory(config, 1);
     assert_eq!(
         hub.subscribe(vec![topic("a"), topic("b")], None)
+            .await
             .unwrap_err(),
         SubscribeError::TooManyTopics(1)
     );
     assert_eq!(
-        hub.subscribe(vec![], None).unwrap_err(),
+        hub.subscribe(vec![], None).await.unwrap_err(),
         SubscribeError::NoTopic
     );
 }
@@ -185,14 +190,17 @@ async fn topic_limits_are_enforced() {
 #[tokio::test]
 async fn an_update_with_several_topics_arrives_once() {
     for hub in TestHub::both(HubConfig::default(), 100) {
-        let mut both = hub.subscribe(vec![topic("a"), topic("b")], None).unwrap();
+        let mut both = hub
+            .subscribe(vec![topic("a"), topic("b")], None)
+            .await
+            .unwrap();
         let fields = EventFields::default();
         let published = hub
             .publish_update(update(&["a", "b", "c"], false, "x", &fields))
             .await
             .unwrap();
         assert_eq!(published.receivers, hub.receivers(1));
-        assert_eq!(drain(&mut both).0, vec!["id: 100\ndata: x\n\n"]);
+        assert_eq!(drain(&mut both).await.0, vec!["id: 100\ndata: x\n\n"]);
     }
 }
 
@@ -212,9 +220,9 @@ async fn a_reused_id_resumes_after_its_earliest_event_including_the_later_one() 
         publish_reused(&hub, "a", "rev", "first").await;
         publish(&hub, "a", "between").await;
         publish_reused(&hub, "a", "rev", "second").await;
-        let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).unwrap();
+        let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).await.unwrap();
         assert_eq!(*sub.resume(), Resume::Complete);
-        let (frames, _) = drain(&mut sub);
+        let (frames, _) = drain(&mut sub).await;
         let data: Vec<&str> = frames
             .iter()
             .map(|f| f.lines().find(|l| l.starts_with("data:")).unwrap())
@@ -234,9 +242,9 @@ async fn a_reused_id_evicted_once_still_names_its_next_event() {
         publish_reused(&hub, "a", "rev", "second").await;
         publish(&hub, "a", "third").await;
         publish(&hub, "a", "fourth").await; // evicts "first"
-        let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).unwrap();
+        let mut sub = hub.subscribe(vec![topic("a")], Some("rev")).await.unwrap();
         assert_eq!(*sub.resume(), Resume::Complete);
-        let (frames, _) = drain(&mut sub);
+        let (frames, _) = drain(&mut sub).await;
         assert_eq!(frames.len(), 2, "{frames:?}");
         assert!(frames[0].contains("data: third"));
     }
@@ -254,9 +262,9 @@ async fn digit_only_ids_are_refused_natively_but_taken_when_ids_may_repeat() {
         );
         publish_reused(&hub, "a", "42", "mercure").await;
         publish(&hub, "a", "after").await;
-        let mut sub = hub.subscribe(vec![topic("a")], Some("42")).unwrap();
+        let mut sub = hub.subscribe(vec![topic("a")], Some("42")).await.unwrap();
         assert_eq!(*sub.resume(), Resume::Complete);
-        let (frames, _) = drain(&mut sub);
+        let (frames, _) = drain(&mut sub).await;
         assert_eq!(frames.len(), 1);
         assert!(frames[0].contains("data: after"));
         assert_eq!(hub.last_event_id().as_deref(), Some(hub_last(&frames[0])));
@@ -277,13 +285,13 @@ async fn replay_then_live_holds_across_a_delivery_that_comes_later() {
         .publish(&topic("a"), None, &EventFields::default(), "3")
         .await
         .unwrap();
-    let mut sub = hub.subscribe(vec![topic("a")], Some(&first)).unwrap();
+    let mut sub = hub.subscribe(vec![topic("a")], Some(&first)).await.unwrap();
     assert_eq!(sub.resume(), &Resume::Complete);
-    assert_eq!(drain(&mut sub).0, vec!["id: 101\ndata: 2\n\n"]);
+    assert_eq!(drain(&mut sub).await.0, vec!["id: 101\ndata: 2\n\n"]);
     log.hold(false);
     publish(&hub, "a", "4").await;
     assert_eq!(
-        drain(&mut sub).0,
+        drain(&mut sub).await.0,
         vec!["id: 102\ndata: 3\n\n", "id: 103\ndata: 4\n\n"]
     );
 }
@@ -302,11 +310,11 @@ async fn a_resume_point_ahead_of_delivery_is_not_repeated() {
         .await
         .unwrap()
         .id;
-    let mut sub = hub.subscribe(vec![topic("a")], Some(&ahead)).unwrap();
+    let mut sub = hub.subscribe(vec![topic("a")], Some(&ahead)).await.unwrap();
     assert_eq!(sub.resume(), &Resume::Complete);
     log.hold(false);
     publish(&hub, "a", "3").await;
-    assert_eq!(drain(&mut sub).0, vec!["id: 102\ndata: 3\n\n"]);
+    assert_eq!(drain(&mut sub).await.0, vec!["id: 102\ndata: 3\n\n"]);
 }
 
 #[tokio::test]
@@ -321,7 +329,11 @@ async fn the_log_reports_its_oldest_retained_cursor() {
             publish(&hub, "a", data).await;
         }
         let oldest = hub.log.oldest().unwrap();
-        assert_eq!(hub.log.lookup("2"), Some(oldest), "event 1 was evicted");
-        assert!(hub.log.lookup("3") > Some(oldest));
+        assert_eq!(
+            hub.log.lookup("2").await,
+            Some(oldest),
+            "event 1 was evicted"
+        );
+        assert!(hub.log.lookup("3").await > Some(oldest));
     }
 }

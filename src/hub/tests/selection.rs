@@ -32,7 +32,7 @@ async fn scanning_subscribers_get_what_their_filter_accepts() {
             private: false,
         })),
     };
-    let mut sub = hub.subscribe_selection(selection, None).unwrap();
+    let mut sub = hub.subscribe_selection(selection, None).await.unwrap();
     let fields = EventFields::default();
     hub.publish_update(update(
         &["https://example.com/books/1"],
@@ -58,7 +58,7 @@ async fn scanning_subscribers_get_what_their_filter_accepts() {
     ))
     .await
     .unwrap();
-    let (frames, _) = drain(&mut sub);
+    let (frames, _) = drain(&mut sub).await;
     assert_eq!(frames.len(), 2);
     assert!(frames[0].contains("book") && frames[1].contains("alt"));
     drop(sub);
@@ -78,8 +78,11 @@ async fn private_updates_reach_only_subscribers_allowed_to_see_them_live_and_on_
                 private: true,
             })),
         };
-        let mut insider = hub.subscribe_selection(allowed.clone(), None).unwrap();
-        let mut public = hub.subscribe(vec![topic("t")], None).unwrap();
+        let mut insider = hub
+            .subscribe_selection(allowed.clone(), None)
+            .await
+            .unwrap();
+        let mut public = hub.subscribe(vec![topic("t")], None).await.unwrap();
         let first = hub
             .publish_update(update(&["t"], true, "secret", &fields))
             .await
@@ -87,8 +90,8 @@ async fn private_updates_reach_only_subscribers_allowed_to_see_them_live_and_on_
         hub.publish_update(update(&["t"], false, "open", &fields))
             .await
             .unwrap();
-        assert_eq!(drain(&mut insider).0.len(), 2);
-        let seen: Vec<String> = drain(&mut public).0;
+        assert_eq!(drain(&mut insider).await.0.len(), 2);
+        let seen: Vec<String> = drain(&mut public).await.0;
         assert_eq!(seen.len(), 1);
         assert!(seen[0].contains("open"));
 
@@ -96,12 +99,14 @@ async fn private_updates_reach_only_subscribers_allowed_to_see_them_live_and_on_
         let before_first = (first.id.parse::<u64>().unwrap() - 1).to_string();
         let mut replay_public = hub
             .subscribe(vec![topic("t")], Some(&before_first))
+            .await
             .unwrap();
-        assert_eq!(drain(&mut replay_public).0.len(), 1);
+        assert_eq!(drain(&mut replay_public).await.0.len(), 1);
         let mut replay_insider = hub
             .subscribe_selection(allowed, Some(&before_first))
+            .await
             .unwrap();
-        assert_eq!(drain(&mut replay_insider).0.len(), 2);
+        assert_eq!(drain(&mut replay_insider).await.0.len(), 2);
     }
 }
 
@@ -159,14 +164,17 @@ async fn a_scan_group_is_routed_once_per_update_and_outlives_any_member() {
         prefix: "authors/",
         asked: Default::default(),
     });
-    let mut members: Vec<Subscription> = (0..3)
-        .map(|_| {
+    let mut members: Vec<Subscription> = Vec::new();
+    for _ in 0..3 {
+        members.push(
             hub.subscribe_selection(grouped(&books, "books"), None)
-                .unwrap()
-        })
-        .collect();
+                .await
+                .unwrap(),
+        );
+    }
     let mut other = hub
         .subscribe_selection(grouped(&authors, "authors"), None)
+        .await
         .unwrap();
     let fields = EventFields::default();
     hub.publish_update(update(&["books/1"], false, "b1", &fields))
@@ -180,22 +188,22 @@ async fn a_scan_group_is_routed_once_per_update_and_outlives_any_member() {
     );
     assert_eq!(authors.asked.load(Relaxed), 1);
     for member in &mut members {
-        assert_eq!(drain(member).0.len(), 1);
+        assert_eq!(drain(member).await.0.len(), 1);
     }
-    assert!(drain(&mut other).0.is_empty());
+    assert!(drain(&mut other).await.0.is_empty());
     // The first group leaves member by member; the other group's index stays right.
     drop(members.remove(0));
     drop(members.remove(0));
     hub.publish_update(update(&["authors/1"], false, "a1", &fields))
         .await
         .unwrap();
-    assert_eq!(drain(&mut other).0.len(), 1);
-    assert_eq!(drain(&mut members[0]).0.len(), 0);
+    assert_eq!(drain(&mut other).await.0.len(), 1);
+    assert_eq!(drain(&mut members[0]).await.0.len(), 0);
     drop(members);
     hub.publish_update(update(&["authors/2"], false, "a2", &fields))
         .await
         .unwrap();
-    assert_eq!(drain(&mut other).0.len(), 1);
+    assert_eq!(drain(&mut other).await.0.len(), 1);
     assert_eq!(books.asked.load(Relaxed), 2, "gone with its last member");
     drop(other);
     assert!(hub.router.scanning_is_empty());

@@ -16,6 +16,7 @@
 //!   fan-out), [`demo`] (the page at `/`).
 //! - [`hub`]: the [`hub::Log`] (ids, history, `Last-Event-ID` lookup; [`hub::MemoryLog`] by
 //!   default) and the [`hub::Router`] (topic index, scan groups, mailboxes).
+//! - [`cluster`]: the hub's log on Redis Streams, shared by several nodes (`[cluster]`).
 //! - [`sse`]: event encoding, the wire-format reader, mailboxes, and the streaming response
 //!   body (heartbeats, limits) over any [`sse::EventSource`].
 //! - Shared leaves: [`http`] (connection info, client address, error responses, body
@@ -28,6 +29,7 @@
 pub mod auth;
 pub mod certs;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo;

@@ -26,10 +26,11 @@ use tokio_rustls::TlsAcceptor;
 use crate::{
     auth::{KeyError, PublishAuthority},
     certs,
+    cluster::{ClusterError, RedisLog},
     config::{Config, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
-    hub::Hub,
+    hub::{Hub, Router},
     mercure::Mercure,
     native::{NativeApi, NativeConfig, PublishGuard},
     router::App,
@@ -58,6 +59,9 @@ pub enum ServerError {
     /// A Mercure key source cannot be set up.
     #[error("mercure")]
     Mercure(#[from] KeyError),
+    /// The shared log (`[cluster]`) cannot be reached.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -120,7 +124,14 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let hub = Hub::new(config.hub.clone());
+        let hub = match &config.cluster {
+            Some(cluster) => {
+                let router = Arc::new(Router::new());
+                let log = RedisLog::connect(cluster, router.clone()).await?;
+                Hub::with_parts(config.hub.clone(), router, Arc::new(log))
+            }
+            None => Hub::new(config.hub.clone()),
+        };
         let mercure = match &config.mercure {
             Some(mercure_config) => {
                 let tls_port = tls_listener.local_addr().map_or(0, |a| a.port());

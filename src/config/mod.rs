@@ -5,6 +5,7 @@
 //! Plain data: imports `http` (trusted proxies) and `auth` (verification keys), never a
 //! front door, the hub's internals or the edge; each area imports its section from here.
 
+mod cluster;
 mod hub;
 pub mod mercure;
 mod publish_auth;
@@ -19,6 +20,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use cluster::{ClusterConfig, RawCluster};
 pub use hub::{HubConfig, RawHub};
 pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
 use publish_auth::publish_auth;
@@ -86,6 +88,8 @@ pub struct RawConfig {
     pub demo: RawDemo,
     /// `[mercure]`: the Mercure protocol hub.
     pub mercure: RawMercure,
+    /// `[cluster]`: a log shared with other nodes on Redis Streams.
+    pub cluster: RawCluster,
     /// `[[route]]`: upstream routes of the gateway.
     #[serde(rename = "route")]
     pub routes: Vec<RawRoute>,
@@ -278,6 +282,8 @@ pub struct Config {
     pub publish_auth: PublishAuthConfig,
     /// The Mercure hub; `None` when disabled.
     pub mercure: Option<MercureConfig>,
+    /// The shared log; `None`: this node's log is in memory.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Validated `[server]`.
@@ -503,6 +509,7 @@ impl RawConfig {
                 Ok(route)
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        let cluster = self.cluster.validate(hub.history_max_events)?;
         // Stable: equal precedence keeps the file's order.
         routes.sort_by_key(RouteConfig::precedence);
         Ok(Config {
@@ -515,6 +522,7 @@ impl RawConfig {
             routes,
             publish_auth,
             mercure: self.mercure.validate()?,
+            cluster,
             heartbeat_interval,
             log: LogConfig {
                 format,

@@ -18,6 +18,6 @@ pub use body::{BoxError, ResponseBody};
 pub use conn_info::{client_ip, ConnInfo};
 pub use read::read_text_body;
 pub use response::{
-    bad_param, error, event_stream_response, json, method_not_allowed, query_pairs,
+    bad_param, error, event_stream_response, json, method_not_allowed, query_pairs, unavailable,
 };
 pub use trusted_proxies::{TrustedProxies, TrustedProxyError};

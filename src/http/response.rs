@@ -32,6 +32,15 @@ pub fn bad_param(name: &str, expected: &str) -> Response<ResponseBody> {
     )
 }
 
+/// `503` with `Retry-After`: a dependency (the shared log) is away for a moment.
+pub fn unavailable(message: impl Into<String>, retry_after_secs: u32) -> Response<ResponseBody> {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 /// `405` with the `Allow` header.
 pub fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
     let mut response = error(

@@ -118,6 +118,9 @@ pub enum PublishError {
     /// The hub is shutting down.
     #[error("the hub is shutting down")]
     Closed,
+    /// The shared log did not take the event (unreachable, or too slow): it was not stored.
+    #[error("the shared log is unavailable; try again")]
+    Unavailable,
 }
 
 /// One update to publish: the general form behind [`Hub::publish`].
@@ -165,6 +168,18 @@ impl Hub {
         })
     }
 
+    /// A hub on `log`, which delivers to `router` (a log that must connect first, such as the
+    /// cluster's, is built around the router before the hub).
+    pub fn with_parts(config: HubConfig, router: Arc<Router>, log: Arc<dyn Log>) -> Arc<Self> {
+        Arc::new(Self {
+            log,
+            router,
+            config,
+            closed: AtomicBool::new(false),
+            stats: Counters::default(),
+        })
+    }
+
     /// A hub on the log `make_log` builds around the hub's router (the log hands the router
     /// every appended event).
     pub fn with_log(
@@ -173,13 +188,7 @@ impl Hub {
     ) -> Arc<Self> {
         let router = Arc::new(Router::new());
         let log = make_log(&config, router.clone());
-        Arc::new(Self {
-            log,
-            router,
-            config,
-            closed: AtomicBool::new(false),
-            stats: Counters::default(),
-        })
+        Self::with_parts(config, router, log)
     }
 
     /// The hub's settings.

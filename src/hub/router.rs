@@ -103,6 +103,15 @@ impl Router {
         receivers
     }
 
+    /// Starts delivery after `cursor`, for a log whose history begins before this node
+    /// (a shared log): a subscriber registering before the first delivery replays up to it.
+    pub fn start_after(&self, cursor: Cursor) {
+        let mut state = self.lock();
+        if state.last_delivered.is_none_or(|last| last < cursor) {
+            state.last_delivered = Some(cursor);
+        }
+    }
+
     /// Registers a subscriber; returns the hand-over point: every event after it reaches the
     /// subscriber's mailbox, every event up to it is the log's to replay.
     pub(super) fn register(&self, subscriber: &Arc<Subscriber>) -> Result<Option<Cursor>, Closed> {

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::auth::{AuthError, TokenSource};
 use crate::{
-    http::error,
     http::ResponseBody,
+    http::{error, unavailable},
     hub::{PublishError, Update},
     sse::EventFields,
 };
@@ -112,6 +112,8 @@ impl Mercure {
                 response
             }
             Err(e @ PublishError::Closed) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            // The publisher retries; a second later the shared log is usually back.
+            Err(e @ PublishError::Unavailable) => unavailable(e.to_string(), 1),
             Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
         }
     }

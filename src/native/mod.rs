@@ -18,7 +18,7 @@ use http_body::Body;
 use crate::{
     http::{
         bad_param, client_ip, error, event_stream_response, json, method_not_allowed, query_pairs,
-        read_text_body, ResponseBody,
+        read_text_body, unavailable, ResponseBody,
     },
     hub::{Hub, PublishError, SubscribeError, TopicName},
     sse::{EventFields, Resume, SseBody, StreamLimits},
@@ -28,6 +28,9 @@ pub use publish_auth::PublishGuard;
 /// Response header telling how a `Last-Event-ID` resumption went: `live` (none asked),
 /// `complete` (every later event is replayed) or `gap` (unknown or evicted id).
 pub const REPLAY_HEADER: &str = "ssegate-replay";
+
+/// What a `503` for an unavailable shared log asks the publisher to wait, in seconds.
+const RETRY_AFTER_SECS: u32 = 1;
 
 /// Settings of the native API.
 #[derive(Debug, Clone)]
@@ -230,6 +233,7 @@ impl NativeApi {
             }
             Err(e @ PublishError::DuplicateId(_)) => error(StatusCode::CONFLICT, e.to_string()),
             Err(e @ PublishError::Closed) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(e @ PublishError::Unavailable) => unavailable(e.to_string(), RETRY_AFTER_SECS),
             Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
         }
     }

@@ -21,6 +21,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("native", &["hub", "sse", "http", "auth", "config"]),
     ("mercure", &["hub", "sse", "http", "auth", "config"]),
     ("gateway", &["sse", "http", "config"]),
+    ("cluster", &["hub", "sse", "config"]),
     ("demo", &[]),
     (
         "router",
@@ -36,6 +37,7 @@ const ONLY_IMPORTED_BY: &[(&str, &[&str])] = &[
     ("native", &["router", "server"]),
     ("mercure", &["router", "server"]),
     ("gateway", &["router", "server"]),
+    ("cluster", &["server"]),
 ];
 
 fn src_dir() -> PathBuf {

@@ -11,6 +11,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod cli_publish_auth;
+mod cluster;
 mod deploy;
 mod gateway;
 mod heartbeat;

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod mercure;
+pub mod redis;
 pub mod starlette;
 pub mod upstream;
 
@@ -238,14 +239,21 @@ pub struct SseStream {
 impl SseStream {
     pub fn new(response: Response<Incoming>) -> Self {
         let headers = response.headers().clone();
-        let bytes = BodyStream::new(response.into_body()).filter_map(|frame| async move {
+        let mut stream = Self::from_body(response.into_body());
+        stream.headers = headers;
+        stream
+    }
+
+    /// The events of a body already partly read (without its response headers).
+    pub fn from_body(body: Incoming) -> Self {
+        let bytes = BodyStream::new(body).filter_map(|frame| async move {
             match frame {
                 Ok(frame) => frame.into_data().ok().map(Ok),
                 Err(e) => Some(Err(e)),
             }
         });
         Self {
-            headers,
+            headers: http::HeaderMap::new(),
             events: Box::pin(bytes.eventsource()),
         }
     }

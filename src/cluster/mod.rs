@@ -1,0 +1,464 @@
+//! Cluster mode: the hub's [`Log`] on Redis Streams, shared by every node. A publish on any
+//! node is appended to one stream (the id comes from Redis), each node's single consumer loop
+//! reads the stream in order and hands every event to its own router, and a client resuming
+//! on any node replays from the stream. History lives in Redis, bounded by `MAXLEN ~`.
+//!
+//! Imports the hub (the `Log` trait and the router it delivers to), `sse` encoding and
+//! `config`; only the server's assembly imports it.
+//!
+//! Keys (`{prefix}` is `cluster.key_prefix`): `{prefix}:log`, the stream; `{prefix}:ids`, a
+//! publisher-chosen id to its stream entry; `{prefix}:ids-by-time`, those ids by time, to
+//! forget the ones the stream no longer holds. One stream gives one total order over every
+//! topic, which keeps a multi-topic subscription's cursor a single position.
+
+mod entry;
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use redis::{aio::ConnectionManager, Client, Script, Value};
+use tokio::task::AbortHandle;
+
+use crate::{
+    config::ClusterConfig,
+    hub::{
+        AppendFuture, Appended, Cursor, Log, LogStats, LookupFuture, NewEvent, PublishError, Read,
+        ReadFuture, Router, Wants,
+    },
+};
+use entry::{cursor_of, entries, generated_id, stream_id, LogEntry};
+
+/// Entries one consumer read or one replay page takes at most.
+const PAGE: usize = 512;
+/// How long the consumer's `XREAD` blocks before it asks again.
+const BLOCK: Duration = Duration::from_secs(1);
+
+/// Why the cluster log could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the shared log at {url}")]
+pub struct ClusterError {
+    url: String,
+    source: redis::RedisError,
+}
+
+/// The shared log on Redis Streams.
+pub struct RedisLog {
+    conn: ConnectionManager,
+    keys: Arc<Keys>,
+    max_len: usize,
+    timeout: Duration,
+    script: Arc<Script>,
+    state: Arc<Mutex<Shared>>,
+    consumer: AbortHandle,
+}
+
+#[derive(Debug)]
+struct Keys {
+    stream: String,
+    ids: String,
+    by_time: String,
+}
+
+/// What the consumer has seen: the newest cursor (ids past it are unknown) and counters
+/// for `stats`, which cannot wait for Redis.
+#[derive(Debug, Default)]
+struct Shared {
+    tail: Option<Cursor>,
+    oldest: Option<Cursor>,
+    length: usize,
+}
+
+impl std::fmt::Debug for RedisLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLog")
+            .field("stream", &self.keys.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLog {
+    /// Connects, finds the stream's tail, points `router` at it (everything up to it is
+    /// replayed from Redis, everything after it is delivered live) and starts the consumer.
+    pub async fn connect(
+        config: &ClusterConfig,
+        router: Arc<Router>,
+    ) -> Result<Self, ClusterError> {
+        let url = config.redis_url.to_string();
+        let fail = |source| ClusterError {
+            url: url.clone(),
+            source,
+        };
+        let client = Client::open(config.redis_url.as_str()).map_err(fail)?;
+        let manager_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout));
+        let connect = ConnectionManager::new_with_config(client.clone(), manager_config);
+        let mut conn = tokio::time::timeout(config.timeout, connect)
+            .await
+            .map_err(|_| fail(timeout_error()))?
+            .map_err(fail)?;
+        let prefix = &config.key_prefix;
+        let keys = Arc::new(Keys {
+            stream: format!("{prefix}:log"),
+            ids: format!("{prefix}:ids"),
+            by_time: format!("{prefix}:ids-by-time"),
+        });
+        let last: Value = redis::cmd("XREVRANGE")
+            .arg(&keys.stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(fail)?;
+        let tail = entries(&last).last().map(|e| e.cursor);
+        if let Some(tail) = tail {
+            router.start_after(tail);
+        }
+        let state = Arc::new(Mutex::new(Shared {
+            tail,
+            ..Shared::default()
+        }));
+        // A blocking XREAD holds its connection: the consumer has one of its own.
+        let consumer_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(BLOCK + config.timeout));
+        let consumer_conn = ConnectionManager::new_with_config(client, consumer_config)
+            .await
+            .map_err(fail)?;
+        let consumer = tokio::spawn(consume(
+            consumer_conn,
+            keys.clone(),
+            tail,
+            router,
+            state.clone(),
+            config.node_name.clone(),
+        ))
+        .abort_handle();
+        tracing::info!(node = %config.node_name, stream = %keys.stream, "cluster: shared log on Redis");
+        Ok(Self {
+            conn,
+            keys,
+            max_len: config.history_max_events,
+            timeout: config.timeout,
+            script: Arc::new(Script::new(include_str!("append.lua"))),
+            state,
+            consumer,
+        })
+    }
+}
+
+impl Drop for RedisLog {
+    fn drop(&mut self) {
+        self.consumer.abort();
+    }
+}
+
+fn timeout_error() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+}
+
+fn lock(state: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads the stream from `after` for as long as the node runs, handing each event to the
+/// router in stream order. Redis going away pauses it; it goes on from the same position.
+async fn consume(
+    mut conn: ConnectionManager,
+    keys: Arc<Keys>,
+    mut after: Option<Cursor>,
+    router: Arc<Router>,
+    state: Arc<Mutex<Shared>>,
+    node: String,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let from = after.map_or_else(|| "0-0".to_owned(), stream_id);
+        let reply: Result<Value, _> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(PAGE)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&keys.stream)
+            .arg(&from)
+            .query_async(&mut conn)
+            .await;
+        let reply = match reply {
+            Ok(reply) => {
+                failures = 0;
+                reply
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let delay = Duration::from_millis(50u64 << failures.min(5));
+                tracing::warn!(%node, error = %e, retry_in = ?delay, "cluster: reading the shared log failed");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        // XREAD answers [[stream, [entries]]], or nil when nothing came in time.
+        let Some(list) = xread_entries(&reply) else {
+            continue;
+        };
+        for entry in entries(list) {
+            deliver(&router, &entry);
+            after = Some(entry.cursor);
+        }
+        let mut shared = lock(&state);
+        if after > shared.tail {
+            shared.tail = after;
+        }
+    }
+}
+
+fn xread_entries(reply: &Value) -> Option<&Value> {
+    match reply {
+        Value::Array(streams) => match streams.first()? {
+            Value::Array(pair) => pair.get(1),
+            _ => None,
+        },
+        Value::Map(streams) => streams.first().map(|(_, entries)| entries),
+        _ => None,
+    }
+}
+
+fn deliver(router: &Router, entry: &LogEntry) {
+    let frame = entry.frame();
+    router.deliver(
+        entry.cursor,
+        &entry.id,
+        &entry.topics,
+        entry.private,
+        &frame,
+    );
+}
+
+impl Log for RedisLog {
+    fn append(&self, event: NewEvent) -> AppendFuture {
+        let mut conn = self.conn.clone();
+        let script = self.script.clone();
+        let keys = self.keys.clone();
+        let max_len = self.max_len;
+        let timeout = self.timeout;
+        let state = self.state.clone();
+        Box::pin(async move {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(&keys.stream)
+                .key(&keys.ids)
+                .key(&keys.by_time)
+                .arg(max_len)
+                .arg(event.id.as_deref().unwrap_or(""))
+                .arg(if event.unique_id { "1" } else { "0" })
+                .arg(if event.private { "1" } else { "0" })
+                .arg(event.body.as_ref());
+            for topic in event.topics.iter() {
+                invocation.arg(topic.as_bytes());
+            }
+            let added = tokio::time::timeout(timeout, invocation.invoke_async::<String>(&mut conn));
+            let id = match added.await {
+                Ok(Ok(id)) => id,
+                Ok(Err(e)) if e.code() == Some("DUPLICATE") => {
+                    return Err(PublishError::DuplicateId(event.id.unwrap_or_default()))
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cluster: appending to the shared log failed");
+                    return Err(PublishError::Unavailable);
+                }
+                Err(_) => {
+                    tracing::warn!(?timeout, "cluster: the shared log did not answer in time");
+                    return Err(PublishError::Unavailable);
+                }
+            };
+            let Some(cursor) = cursor_of(&id) else {
+                tracing::warn!(%id, "cluster: Redis answered an id that is not a stream id");
+                return Err(PublishError::Unavailable);
+            };
+            {
+                let mut shared = lock(&state);
+                if Some(cursor) > shared.tail {
+                    shared.tail = Some(cursor);
+                }
+            }
+            let id = match event.id {
+                Some(id) => Arc::from(id),
+                None => generated_id(cursor),
+            };
+            Ok(Appended {
+                cursor,
+                id,
+                receivers: None,
+            })
+        })
+    }
+
+    fn read(&self, after: Option<Cursor>, until: Cursor, max: usize, wants: &Wants) -> ReadFuture {
+        let mut conn = self.conn.clone();
+        let keys = self.keys.clone();
+        let wants = wants.clone();
+        let timeout = self.timeout;
+        let state = self.state.clone();
+        Box::pin(async move {
+            let read = read_range(&mut conn, &keys, after, until, max, &wants, &state);
+            match tokio::time::timeout(timeout, read).await {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cluster: replay from the shared log failed");
+                    unreadable(after)
+                }
+                Err(_) => {
+                    tracing::warn!(?timeout, "cluster: replay from the shared log timed out");
+                    unreadable(after)
+                }
+            }
+        })
+    }
+
+    fn lookup(&self, id: &str) -> LookupFuture {
+        let mut conn = self.conn.clone();
+        let keys = self.keys.clone();
+        let id = id.to_owned();
+        let timeout = self.timeout;
+        let tail = lock(&self.state).tail;
+        Box::pin(async move {
+            if let Some(cursor) = entry::parse_generated_id(&id) {
+                // The log's own ids name their position, retained or not; past the tail is
+                // a future nobody was told about.
+                return (Some(cursor) <= tail).then_some(cursor);
+            }
+            let find = async {
+                let at: Option<String> = redis::cmd("HGET")
+                    .arg(&keys.ids)
+                    .arg(&id)
+                    .query_async(&mut conn)
+                    .await?;
+                let Some(at) = at else {
+                    return Ok(None);
+                };
+                let entry: Value = redis::cmd("XRANGE")
+                    .arg(&keys.stream)
+                    .arg(&at)
+                    .arg(&at)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok::<_, redis::RedisError>(entries(&entry).first().map(|e| e.cursor))
+            };
+            match tokio::time::timeout(timeout, find).await {
+                Ok(Ok(found)) => found,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cluster: looking up an id failed");
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+
+    fn oldest(&self) -> Option<Cursor> {
+        lock(&self.state).oldest
+    }
+
+    fn stats(&self) -> LogStats {
+        LogStats {
+            events: lock(&self.state).length,
+            bytes: 0,
+        }
+    }
+}
+
+/// A replay that Redis could not serve: reported as a gap from where it stood, so the client
+/// is told it may have missed events rather than waiting forever.
+fn unreadable(after: Option<Cursor>) -> Read {
+    Read {
+        frames: Vec::new(),
+        gap: true,
+        next: after,
+        done: true,
+    }
+}
+
+/// One replay batch: the gap check against what the stream has trimmed, then pages of
+/// `XRANGE` until `max` wanted events or `until`.
+async fn read_range(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    after: Option<Cursor>,
+    until: Cursor,
+    max: usize,
+    wants: &Wants,
+    state: &Mutex<Shared>,
+) -> Result<Read, redis::RedisError> {
+    let info: Value = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(&keys.stream)
+        .query_async(conn)
+        .await?;
+    let (length, first, max_deleted) = entry::stream_info(&info);
+    {
+        let mut shared = lock(state);
+        shared.length = length;
+        shared.oldest = first;
+    }
+    if let (Some(after), Some(deleted)) = (after, max_deleted) {
+        if after < deleted && after < until {
+            // Trimmed past the reader's position: say so, and go on from what is left.
+            return Ok(Read {
+                frames: Vec::new(),
+                gap: true,
+                next: Some(deleted),
+                done: false,
+            });
+        }
+    }
+    let mut next = after;
+    let mut frames = Vec::new();
+    if max == 0 || next >= Some(until) {
+        return Ok(Read {
+            frames,
+            gap: false,
+            next,
+            done: next >= Some(until),
+        });
+    }
+    loop {
+        let start = next.map_or_else(|| "-".to_owned(), |c| format!("({}", stream_id(c)));
+        let page: Value = redis::cmd("XRANGE")
+            .arg(&keys.stream)
+            .arg(&start)
+            .arg(stream_id(until))
+            .arg("COUNT")
+            .arg(PAGE)
+            .query_async(conn)
+            .await?;
+        let page = entries(&page);
+        let full = page.len() == PAGE;
+        for entry in &page {
+            next = Some(entry.cursor);
+            let frame = entry.frame();
+            if wants(&entry.as_entry(&frame)) {
+                frames.push(frame);
+                if frames.len() >= max {
+                    return Ok(Read {
+                        frames,
+                        gap: false,
+                        next,
+                        done: next >= Some(until),
+                    });
+                }
+            }
+        }
+        if !full {
+            return Ok(Read {
+                frames,
+                gap: false,
+                next: Some(until).max(next),
+                done: true,
+            });
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Cluster mode: three nodes sharing one log on a real `redis-server`. A publish on any node
+//! reaches every node's subscribers with one id; a client resumes on another node without
+//! gap or duplicate; publisher-chosen ids hold across nodes; with Redis gone, a publish
+//! fails fast with `503` and `Retry-After`, never a success that was not stored.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::support::{
+    published_id, read_heartbeats, redis::RedisServer, request, SseStream, TestServer,
+};
+
+/// Starts `n` nodes on `redis`, under a key prefix of this test's own.
+async fn nodes(redis: &RedisServer, prefix: &str, n: usize) -> Vec<TestServer> {
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        let node = TestServer::start_with(|raw| {
+            raw.cluster.redis_url = Some(redis.url());
+            raw.cluster.key_prefix = prefix.into();
+            raw.cluster.node_name = Some(format!("node-{i}"));
+            raw.cluster.timeout_secs = 0.5;
+            raw.hub.heartbeat_interval_secs = 0.2;
+        })
+        .await;
+        nodes.push(node);
+    }
+    nodes
+}
+
+#[tokio::test]
+async fn a_publish_on_one_node_reaches_the_subscribers_of_every_node_with_one_id() {
+    let redis = RedisServer::start().await;
+    let nodes = nodes(&redis, "fanout", 3).await;
+    let mut streams = Vec::new();
+    for node in &nodes {
+        let mut client = node.h2().await;
+        streams.push(client.subscribe("/events/news").await);
+    }
+    let mut publisher = nodes[1].h2().await;
+    let mut ids = Vec::new();
+    for data in ["one", "two", "three"] {
+        let (status, body) = publisher.post("/events/news", data).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.push(published_id(&body));
+    }
+    for stream in &mut streams {
+        let got = stream.take(3).await;
+        let got: Vec<(String, String)> = got.into_iter().map(|e| (e.id, e.data)).collect();
+        let want: Vec<(String, String)> = ids
+            .iter()
+            .cloned()
+            .zip(["one", "two", "three"].map(String::from))
+            .collect();
+        assert_eq!(got, want, "same order and ids on every node");
+    }
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_node_without_gap_or_duplicate() {
+    let redis = RedisServer::start().await;
+    let nodes = nodes(&redis, "resume", 3).await;
+    let mut on_a = nodes[0].h2().await;
+    let mut ids = Vec::new();
+    for i in 1..=4 {
+        let (status, body) = on_a.post("/events/feed", format!("e{i}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.push(published_id(&body));
+    }
+    // The client saw e1 on node A, then comes back to node B.
+    let mut on_b = nodes[1].h2().await;
+    let mut resume = request("GET", "/events/feed", "");
+    resume
+        .headers_mut()
+        .insert("last-event-id", ids[0].parse().unwrap());
+    let mut stream = SseStream::new(on_b.send(resume).await);
+    assert_eq!(stream.headers["ssegate-replay"], "complete");
+    let replayed: Vec<String> = stream.take(3).await.into_iter().map(|e| e.data).collect();
+    assert_eq!(replayed, ["e2", "e3", "e4"]);
+    // Live events follow, whichever node takes them.
+    let mut on_c = nodes[2].h2().await;
+    let (status, _) = on_c.post("/events/feed", "e5").await;
+    assert_eq!(status, StatusCode::OK);
+    let live = stream.next().await.expect("live event");
+    assert_eq!(live.data, "e5");
+
+    // A node started after all of this replays from the shared history too.
+    let late = nodes_after(&redis, "resume").await;
+    let mut on_late = late.h2().await;
+    let mut resume = request("GET", "/events/feed", "");
+    resume
+        .headers_mut()
+        .insert("last-event-id", ids[2].parse().unwrap());
+    let mut stream = SseStream::new(on_late.send(resume).await);
+    assert_eq!(stream.headers["ssegate-replay"], "complete");
+    let replayed: Vec<String> = stream.take(2).await.into_iter().map(|e| e.data).collect();
+    assert_eq!(replayed, ["e4", "e5"]);
+}
+
+async fn nodes_after(redis: &RedisServer, prefix: &str) -> TestServer {
+    nodes(redis, prefix, 1).await.pop().unwrap()
+}
+
+#[tokio::test]
+async fn publisher_chosen_ids_hold_across_nodes() {
+    let redis = RedisServer::start().await;
+    let nodes = nodes(&redis, "ids", 2).await;
+    let mut on_a = nodes[0].h2().await;
+    let mut on_b = nodes[1].h2().await;
+    let (status, _) = on_a.post("/events/orders?id=order-1", "first").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = on_b.post("/events/orders?id=order-1", "again").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = on_b.post("/events/orders", "second").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut resume = request("GET", "/events/orders", "");
+    resume
+        .headers_mut()
+        .insert("last-event-id", "order-1".parse().unwrap());
+    let mut stream = SseStream::new(on_b.send(resume).await);
+    assert_eq!(stream.headers["ssegate-replay"], "complete");
+    assert_eq!(stream.take(1).await[0].data, "second");
+}
+
+#[tokio::test]
+async fn with_redis_gone_a_publish_fails_fast_with_503_and_streams_stay_open() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let nodes = nodes(&redis, "outage", 1).await;
+    let mut client = nodes[0].h2().await;
+    let mut stream = client
+        .send(request("GET", "/events/outage", ""))
+        .await
+        .into_body();
+    let (status, _) = client.post("/events/outage", "stored").await;
+    assert_eq!(status, StatusCode::OK);
+
+    redis.kill();
+    let started = Instant::now();
+    let response = client
+        .send(request("POST", "/events/outage", "not stored"))
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    // cluster.timeout_secs is 0.5: never a hang past it (with room for a slow machine).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The open stream is not ended by the outage: its heartbeats go on.
+    let seen = read_heartbeats(&mut stream, 2).await;
+    assert!(
+        String::from_utf8_lossy(&seen).contains("data: stored"),
+        "the stored event arrived first"
+    );
+
+    // Redis back (empty: this one keeps nothing): the node's consumer goes on by itself and
+    // new publishes reach the open stream.
+    let _redis = RedisServer::start_on(port).await;
+    let mut published = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (status, _) = client.post("/events/outage", "after the outage").await;
+        if status == StatusCode::OK {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(published, "publishing works again once Redis is back");
+    let mut events = SseStream::from_body(stream);
+    let event = events.next().await.expect("the stream is still open");
+    assert_eq!(event.data, "after the outage");
+}

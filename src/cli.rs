@@ -103,6 +103,15 @@ pub struct ServeArgs {
     /// mercure.legacy: accept pre-1.0 Mercure clients too.
     #[arg(long)]
     pub mercure_legacy: bool,
+    /// cluster.redis_url: share the hub's log with other nodes on Redis Streams.
+    #[arg(long, env = "SSEGATE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// cluster.key_prefix.
+    #[arg(long)]
+    pub cluster_key_prefix: Option<String>,
+    /// cluster.node_name.
+    #[arg(long)]
+    pub node_name: Option<String>,
     /// hub.enabled = false: serve no built-in hub (gateway only).
     #[arg(long)]
     pub no_hub: bool,
@@ -335,6 +344,13 @@ impl ServeArgs {
             raw.mercure.hub_url = self.mercure_hub_url.clone();
         }
         raw.mercure.legacy |= self.mercure_legacy;
+        if self.redis_url.is_some() {
+            raw.cluster.redis_url = self.redis_url.clone();
+        }
+        set(&mut raw.cluster.key_prefix, &self.cluster_key_prefix);
+        if self.node_name.is_some() {
+            raw.cluster.node_name = self.node_name.clone();
+        }
         let b = &mut raw.hub;
         set(&mut b.path, &self.hub_path);
         raw.demo.enabled &= !self.no_demo;

@@ -173,3 +173,65 @@ async fn with_redis_gone_a_publish_fails_fast_with_503_and_streams_stay_open() {
     let event = events.next().await.expect("the stream is still open");
     assert_eq!(event.data, "after the outage");
 }
+
+/// The hub URL every node of the Mercure cluster advertises: tokens name it in `aud`, so a
+/// token is good on every node.
+const CLUSTER_HUB: &str = "https://hub.example.test/.well-known/mercure";
+
+#[tokio::test]
+async fn mercure_private_updates_cross_nodes_only_to_subscribers_allowed_to_see_them() {
+    use crate::support::mercure::{self, authorized, detail, form, get_with, token, FORM, HUB};
+
+    const BOOK: &str = "https://example.com/books/1";
+    const MARKER: &str = "https://example.com/marker";
+    let redis = RedisServer::start().await;
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let url = redis.url();
+        nodes.push(
+            mercure::start(|raw| {
+                raw.cluster.redis_url = Some(url);
+                raw.cluster.key_prefix = "mercure".into();
+                raw.cluster.node_name = Some(name.into());
+                raw.mercure.hub_url = Some(CLUSTER_HUB.into());
+            })
+            .await,
+        );
+    }
+    let reader = token(
+        CLUSTER_HUB,
+        serde_json::json!([detail(&["subscribe"], &[(BOOK, "exact")])]),
+        mercure::TTL,
+    );
+    let publisher = token(
+        CLUSTER_HUB,
+        serde_json::json!([detail(&["publish"], &[("*", "exact")])]),
+        mercure::TTL,
+    );
+    let path = format!("{HUB}?{}", form(&[("match", BOOK), ("match", MARKER)]));
+    let mut on_b = nodes[1].h2().await;
+    let mut allowed = SseStream::new(
+        on_b.send(authorized(get_with(&path, &[]), Some(&reader)))
+            .await,
+    );
+    let mut anonymous = SseStream::new(on_b.send(get_with(&path, &[])).await);
+
+    let mut on_a = nodes[0].h2().await;
+    for pairs in [
+        vec![("topic", BOOK), ("data", "secret"), ("private", "on")],
+        vec![("topic", MARKER), ("data", "marker")],
+    ] {
+        let publish = mercure::request_with("POST", HUB, &[("content-type", FORM)], form(&pairs));
+        let response = on_a.send(authorized(publish, Some(&publisher))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let data = |events: Vec<eventsource_stream::Event>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter(|e| e.event != "mercure")
+            .map(|e| e.data)
+            .collect()
+    };
+    assert_eq!(data(allowed.take(2).await), ["secret", "marker"]);
+    assert_eq!(data(anonymous.take(1).await), ["marker"]);
+}

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod cli_publish_auth;
 mod cluster;
+mod cluster_faults;
 mod deploy;
 mod gateway;
 mod heartbeat;

@@ -21,7 +21,8 @@ const REDIS_SERVER: &str = "/usr/bin/redis-server";
 pub struct RedisServer {
     pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl RedisServer {
@@ -32,14 +33,34 @@ impl RedisServer {
 
     /// Starts one on `port` (a restart where clients expect it).
     pub async fn start_on(port: u16) -> Self {
+        Self::launch(port, tempfile::tempdir().unwrap(), false).await
+    }
+
+    /// Starts one that writes every command to its append-only file before answering
+    /// (`appendfsync always`): what survives a Redis restart, as the README advises.
+    pub async fn start_persistent() -> Self {
+        Self::launch(free_port(), tempfile::tempdir().unwrap(), true).await
+    }
+
+    /// Kills it (SIGKILL) and starts it again on the same port and directory.
+    pub async fn restart(self) -> Self {
+        let mut this = self;
+        this.kill();
+        let (port, persistent) = (this.port, this.persistent);
+        let dir = std::mem::replace(&mut this.dir, tempfile::tempdir().unwrap());
+        Self::launch(port, dir, persistent).await
+    }
+
+    async fn launch(port: u16, dir: tempfile::TempDir, persistent: bool) -> Self {
         assert!(
             std::path::Path::new(REDIS_SERVER).exists(),
             "{REDIS_SERVER} is missing: run scripts/test, which installs redis-server"
         );
-        let dir = tempfile::tempdir().unwrap();
+        let appendonly = if persistent { "yes" } else { "no" };
         let child = Command::new(REDIS_SERVER)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--save", "", "--appendonly", appendonly])
+            .args(["--appendfsync", "always", "--protected-mode", "no"])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -49,7 +70,8 @@ impl RedisServer {
         let server = Self {
             port,
             child,
-            _dir: dir,
+            dir,
+            persistent,
         };
         server.wait_until_ready().await;
         server

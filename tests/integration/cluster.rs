@@ -235,3 +235,68 @@ async fn mercure_private_updates_cross_nodes_only_to_subscribers_allowed_to_see_
     assert_eq!(data(allowed.take(2).await), ["secret", "marker"]);
     assert_eq!(data(anonymous.take(1).await), ["marker"]);
 }
+
+/// Sends one command to Redis over a raw connection and returns its first reply line.
+async fn redis_command(redis: &RedisServer, args: &[&str]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", redis.port))
+        .await
+        .unwrap();
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    conn.write_all(command.as_bytes()).await.unwrap();
+    let mut line = String::new();
+    BufReader::new(conn).read_line(&mut line).await.unwrap();
+    line
+}
+
+#[tokio::test]
+async fn a_paused_redis_fails_publishes_fast_and_a_retry_with_the_same_id_stores_it_once() {
+    let redis = RedisServer::start().await;
+    let nodes = nodes(&redis, "pause", 1).await;
+    let mut client = nodes[0].h2().await;
+    let mut stream = client.subscribe("/events/paused").await;
+    let (status, _) = client.post("/events/paused?id=order-1", "one").await;
+    assert_eq!(status, StatusCode::OK);
+
+    assert_eq!(
+        redis_command(&redis, &["CLIENT", "PAUSE", "1500", "WRITE"]).await,
+        "+OK\r\n"
+    );
+    let started = Instant::now();
+    let (status, _) = client.post("/events/paused?id=order-2", "two").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "failed at the 0.5 s deadline, not when the pause ended: {:?}",
+        started.elapsed()
+    );
+    // Whether Redis took the paused write when the pause ended is unknown to the publisher:
+    // retrying with the same id stores it at most once (409: it was already stored).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = client.post("/events/paused?id=order-2", "two").await;
+        match status {
+            StatusCode::OK | StatusCode::CONFLICT => break,
+            StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let (status, _) = client.post("/events/paused?id=order-3", "three").await;
+    assert_eq!(status, StatusCode::OK);
+    let got: Vec<(String, String)> = stream
+        .take(3)
+        .await
+        .into_iter()
+        .map(|e| (e.id, e.data))
+        .collect();
+    assert_eq!(
+        got,
+        [("order-1", "one"), ("order-2", "two"), ("order-3", "three")]
+            .map(|(i, d)| (i.to_owned(), d.to_owned()))
+    );
+}

@@ -30,7 +30,7 @@ use crate::{
     config::{Config, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
-    hub::{Hub, Router},
+    hub::{Directory, Hub, Router},
     mercure::Mercure,
     native::{NativeApi, NativeConfig, PublishGuard},
     router::App,
@@ -124,13 +124,15 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let hub = match &config.cluster {
+        let (hub, directory) = match &config.cluster {
             Some(cluster) => {
                 let router = Arc::new(Router::new());
                 let log = RedisLog::connect(cluster, router.clone()).await?;
-                Hub::with_parts(config.hub.clone(), router, Arc::new(log))
+                let directory: Arc<dyn Directory> = Arc::new(log.directory());
+                let hub = Hub::with_parts(config.hub.clone(), router, Arc::new(log));
+                (hub, Some(directory))
             }
-            None => Hub::new(config.hub.clone()),
+            None => (Hub::new(config.hub.clone()), None),
         };
         let mercure = match &config.mercure {
             Some(mercure_config) => {
@@ -140,6 +142,7 @@ impl Server {
                     max_body_bytes: config.server.max_body_bytes,
                     body_read_timeout: config.server.body_read_timeout,
                     publish_requires_auth: config.publish_requires_auth(),
+                    directory,
                 };
                 let mercure = Mercure::new(mercure_config.clone(), hub.clone(), tls_port, shared)?;
                 Some(Arc::new(mercure))

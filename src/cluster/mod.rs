@@ -11,6 +11,7 @@
 //! forget the ones the stream no longer holds. One stream gives one total order over every
 //! topic, which keeps a multi-topic subscription's cursor a single position.
 
+mod directory;
 mod entry;
 
 use std::{
@@ -28,6 +29,7 @@ use crate::{
         ReadFuture, Router, Wants,
     },
 };
+pub use directory::{RedisDirectory, RECORD_TTL};
 use entry::{cursor_of, entries, generated_id, stream_id, LogEntry};
 
 /// Entries one consumer read or one replay page takes at most.
@@ -46,6 +48,7 @@ pub struct ClusterError {
 /// The shared log on Redis Streams.
 pub struct RedisLog {
     conn: ConnectionManager,
+    prefix: String,
     keys: Arc<Keys>,
     max_len: usize,
     timeout: Duration,
@@ -141,6 +144,7 @@ impl RedisLog {
         tracing::info!(node = %config.node_name, stream = %keys.stream, "cluster: shared log on Redis");
         Ok(Self {
             conn,
+            prefix: prefix.clone(),
             keys,
             max_len: config.history_max_events,
             timeout: config.timeout,
@@ -148,6 +152,14 @@ impl RedisLog {
             state,
             consumer,
         })
+    }
+}
+
+impl RedisLog {
+    /// The cluster's directory of records (the Mercure subscriptions of every node), on
+    /// this log's connection.
+    pub fn directory(&self) -> RedisDirectory {
+        RedisDirectory::start(self.conn.clone(), &self.prefix, self.timeout)
     }
 }
 

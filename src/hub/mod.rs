@@ -13,6 +13,7 @@
 //! Owns: topics, the log, the router, subscriptions. Imports only `sse` (encoding, mailboxes,
 //! stream types) and `config` (its settings); never a front door or the edge.
 
+pub mod directory;
 pub mod history;
 pub mod log;
 mod memory_log;
@@ -33,6 +34,7 @@ use crate::sse::{
     event::{check_field, encode_body, EventFields, FieldError},
     Mailbox, Resume,
 };
+pub use directory::{Directory, ListFuture};
 use history::is_generated_id;
 pub use log::{
     AppendFuture, Appended, Cursor, Entry, Log, LogStats, LookupFuture, NewEvent, Read, ReadFuture,

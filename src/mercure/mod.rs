@@ -42,6 +42,7 @@ use crate::{
     config::MercureConfig,
     http::ResponseBody,
     http::{error, method_not_allowed, read_text_body},
+    hub::Directory,
     hub::Hub,
 };
 use matcher::{MatcherCache, MatcherLimits, DEFAULT_CACHE_CAPACITY};
@@ -64,6 +65,8 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Publishing needs a token (`hub.publish_auth`).
     pub publish_requires_auth: bool,
+    /// In a cluster, where the subscriptions of every node are recorded.
+    pub directory: Option<Arc<dyn Directory>>,
 }
 
 /// The Mercure hub's endpoints. One per server, shared by every connection.
@@ -145,7 +148,7 @@ impl Mercure {
         let metadata_url = format!("{}{metadata_path}", hub_url.origin().ascii_serialization());
         let registry = config
             .subscriptions
-            .then(|| Arc::new(Registry::new(hub.clone(), &path)));
+            .then(|| Arc::new(Registry::new(hub.clone(), &path, shared.directory.clone())));
         let client_limit = (config.max_streams_per_client > 0).then(|| {
             Arc::new(client_limit::ClientLimit::new(
                 config.max_streams_per_client,
@@ -235,7 +238,7 @@ impl Mercure {
         {
             if api_path.is_empty() || api_path.starts_with('/') {
                 return match *req.method() {
-                    Method::GET | Method::HEAD => self.subscription_api(&req, registry),
+                    Method::GET | Method::HEAD => self.subscription_api(&req, registry).await,
                     _ => method_not_allowed("GET, HEAD"),
                 };
             }

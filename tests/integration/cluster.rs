@@ -300,3 +300,73 @@ async fn a_paused_redis_fails_publishes_fast_and_a_retry_with_the_same_id_stores
             .map(|(i, d)| (i.to_owned(), d.to_owned()))
     );
 }
+
+#[tokio::test]
+async fn the_subscription_api_lists_the_subscribers_of_every_node() {
+    use crate::support::mercure::{self, detail, form, get_with, token, HUB};
+
+    const BOOK: &str = "https://example.com/books/1";
+    const API: &str = "/.well-known/mercure/subscriptions";
+    let redis = RedisServer::start().await;
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let url = redis.url();
+        nodes.push(
+            mercure::start(|raw| {
+                raw.cluster.redis_url = Some(url);
+                raw.cluster.key_prefix = "directory".into();
+                raw.cluster.node_name = Some(name.into());
+                raw.mercure.hub_url = Some(CLUSTER_HUB.into());
+            })
+            .await,
+        );
+    }
+    let api_token = token(
+        CLUSTER_HUB,
+        serde_json::json!([detail(&["subscribe"], &[(API, "exact")])]),
+        mercure::TTL,
+    );
+    let mut on_b = nodes[1].h2().await;
+    assert_eq!(listed(&mut on_b, &api_token).await, 0);
+
+    let mut on_a = nodes[0].h2().await;
+    let path = format!("{HUB}?{}", form(&[("match", BOOK)]));
+    let stream = SseStream::new(on_a.send(get_with(&path, &[])).await);
+    // The directory is written in the background: the listing catches up within moments.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listed(&mut on_b, &api_token).await != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "node b never listed node a's subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listed(&mut on_b, &api_token).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the ended subscription stayed listed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many subscriptions to the book the subscription API lists on the node of `client`.
+async fn listed(client: &mut crate::support::Client, api_token: &str) -> usize {
+    use crate::support::mercure::{answer, authorized, get_with};
+
+    let request = authorized(
+        get_with("/.well-known/mercure/subscriptions", &[]),
+        Some(api_token),
+    );
+    let (status, _, body) = answer(client, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    body["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["match"] == "https://example.com/books/1")
+        .count()
+}

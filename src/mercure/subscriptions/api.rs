@@ -29,7 +29,7 @@ enum Query {
 impl Mercure {
     /// `GET {hub path}/subscriptions[/...]`: needs a token granting `subscribe` on the
     /// requested path (draft "Subscription API").
-    pub(in crate::mercure) fn subscription_api<B>(
+    pub(in crate::mercure) async fn subscription_api<B>(
         &self,
         req: &Request<B>,
         registry: &Registry,
@@ -85,7 +85,7 @@ impl Mercure {
             .hub
             .last_event_id()
             .map_or_else(|| EARLIEST.to_owned(), |id| id.to_string());
-        let entries = registry.lock();
+        let entries = registry.snapshot().await;
         let body = match query {
             Query::One { topic } => {
                 let Some(entry) = entries.get(topic.as_str()) else {

@@ -21,9 +21,10 @@ use std::{
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
+use super::matcher::MatcherType;
 use super::new_urn_uuid;
 use crate::{
-    hub::{Hub, Update},
+    hub::{Directory, Hub, Update},
     sse::EventFields,
 };
 
@@ -48,6 +49,37 @@ struct Entry {
     subscriber: Arc<str>,
 }
 
+impl Entry {
+    /// The entry as other nodes read it from the cluster's directory.
+    fn to_record(&self) -> String {
+        json!({
+            "match_type": self.info.match_type,
+            "match": self.info.matcher,
+            "payload": self.info.payload,
+            "subscriber": &*self.subscriber,
+        })
+        .to_string()
+    }
+
+    /// An entry another node recorded; `None` for a record that does not parse.
+    fn from_record(record: &str) -> Option<Self> {
+        let value: Value = serde_json::from_str(record).ok()?;
+        let match_type = match value.get("match_type")? {
+            Value::Null => None,
+            Value::String(name) => Some(MatcherType::from_name(name)?.name()),
+            _ => return None,
+        };
+        Some(Self {
+            info: SubscriptionInfo {
+                match_type,
+                matcher: value.get("match")?.as_str()?.to_owned(),
+                payload: value.get("payload").filter(|p| !p.is_null()).cloned(),
+            },
+            subscriber: Arc::from(value.get("subscriber")?.as_str()?),
+        })
+    }
+}
+
 /// The open subscriptions, by topic.
 #[derive(Debug)]
 pub struct Registry {
@@ -55,8 +87,10 @@ pub struct Registry {
     /// `{hub path}/subscriptions`.
     base: String,
     /// Keyed by topic; the key is shared with the connection's [`Record`] and with the
-    /// hub's history of subscription events.
+    /// hub's history of subscription events. This node's subscriptions only.
     entries: Mutex<BTreeMap<Arc<str>, Entry>>,
+    /// In a cluster, where every node records its subscriptions for the API of every node.
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// A connection's subscriptions: dropping it ends them (and says so).
@@ -74,12 +108,28 @@ impl Drop for Record {
 
 impl Registry {
     /// An empty registry for the hub served at `hub_path`.
-    pub fn new(hub: Arc<Hub>, hub_path: &str) -> Self {
+    pub fn new(hub: Arc<Hub>, hub_path: &str, directory: Option<Arc<dyn Directory>>) -> Self {
         Self {
             hub,
             base: format!("{hub_path}/subscriptions"),
             entries: Mutex::new(BTreeMap::new()),
+            directory,
         }
+    }
+
+    /// Every active subscription: this node's, and in a cluster the other nodes' too (this
+    /// node's own entries win: the directory is written in the background).
+    async fn snapshot(&self) -> BTreeMap<Arc<str>, Entry> {
+        let mut all = self.lock().clone();
+        let Some(directory) = &self.directory else {
+            return all;
+        };
+        for (topic, record) in directory.list().await.unwrap_or_default() {
+            if let Some(entry) = Entry::from_record(&record) {
+                all.entry(Arc::from(topic)).or_insert(entry);
+            }
+        }
+        all
     }
 
     /// Registers a connection's subscriptions and publishes their `active: true` events.
@@ -100,6 +150,9 @@ impl Registry {
                     subscriber: subscriber.clone(),
                 };
                 opened.push(document(&topic, &entry, true));
+                if let Some(directory) = &self.directory {
+                    directory.put(topic.clone(), entry.to_record());
+                }
                 entries.insert(topic.clone(), entry);
                 topics.push(topic);
             }
@@ -120,6 +173,9 @@ impl Registry {
                 .iter()
                 .filter_map(|topic| {
                     let entry = entries.remove(&**topic)?;
+                    if let Some(directory) = &self.directory {
+                        directory.remove(topic.clone());
+                    }
                     let legacy = entry.info.match_type.is_none();
                     Some((topic.clone(), document(topic, &entry, false), legacy))
                 })

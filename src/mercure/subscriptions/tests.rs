@@ -6,7 +6,7 @@ use super::*;
 use crate::hub::HubConfig;
 
 fn registry() -> Registry {
-    Registry::new(Hub::new(HubConfig::default()), "/.well-known/mercure")
+    Registry::new(Hub::new(HubConfig::default()), "/.well-known/mercure", None)
 }
 
 #[test]

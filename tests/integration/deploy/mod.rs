@@ -30,6 +30,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::support::{Client, TestServer, PATIENCE};
 
+mod cluster;
 mod proxy;
 
 use proxy::Proxy;
@@ -127,7 +128,7 @@ fn deploy_ssegate_configs_are_valid_and_fit_the_units_file_limit() {
     let limit = unit_directive("LimitNOFILE")
         .parse::<usize>()
         .expect("LimitNOFILE is a number");
-    for name in ["behind-proxy.toml", "standalone.toml"] {
+    for name in ["behind-proxy.toml", "standalone.toml", "cluster.toml"] {
         let path = deploy_dir().join("ssegate").join(name);
         let config = RawConfig::from_file(&path)
             .unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -157,7 +158,7 @@ fn deploy_systemd_unit_passes_systemd_analyze_verify() {
     let args: Vec<&str> = exec.split_whitespace().collect();
     assert_eq!(args[0], "/usr/local/bin/ssegate");
     // The unit's command line, with each configuration the README installs as its file.
-    for installed in ["behind-proxy.toml", "standalone.toml"] {
+    for installed in ["behind-proxy.toml", "standalone.toml", "cluster.toml"] {
         let config = deploy_dir().join("ssegate").join(installed);
         let config = config.to_str().unwrap();
         let args: Vec<&str> = args

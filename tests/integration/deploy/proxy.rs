@@ -138,6 +138,37 @@ impl Proxy {
         Self::start("haproxy", cmd, port, dir, false).await
     }
 
+    /// `deploy/haproxy/haproxy-cluster.cfg` in front of three nodes' TLS listeners, which
+    /// share `server`'s certificate and CA.
+    pub(super) async fn haproxy_cluster(server: &TestServer, nodes: [String; 3]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut pem = fs::read(server.cert_dir.join("server.pem")).unwrap();
+        pem.extend(fs::read(server.cert_dir.join("server-key.pem")).unwrap());
+        let pem_path = dir.path().join("proxy.pem");
+        fs::write(&pem_path, pem).unwrap();
+        let [first, second, third] = nodes;
+        let config = render(
+            "haproxy/haproxy-cluster.cfg",
+            &[
+                ("@LISTEN@", format!("127.0.0.1:{port}")),
+                ("@CERT@", pem_path.display().to_string()),
+                ("@UPSTREAM_1@", first),
+                ("@UPSTREAM_2@", second),
+                ("@UPSTREAM_3@", third),
+                (
+                    "@UPSTREAM_CA@",
+                    server.cert_dir.join("ca.pem").display().to_string(),
+                ),
+            ],
+        );
+        let path = dir.path().join("haproxy.cfg");
+        fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(program("haproxy"));
+        cmd.arg("-f").arg(&path).arg("-db");
+        Self::start("haproxy", cmd, port, dir, false).await
+    }
+
     /// Spawns the proxy with its output in `dir/proxy.log` and waits until its port
     /// accepts connections.
     async fn start(

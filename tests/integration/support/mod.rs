@@ -266,6 +266,15 @@ impl SseStream {
         item.map(|r| r.expect("well-formed event stream"))
     }
 
+    /// The next event, `Ok(None)` when the stream ended, or the error that cut it (a proxy
+    /// resetting the stream when its node died).
+    pub async fn try_next(&mut self) -> Result<Option<Event>, String> {
+        let item = tokio::time::timeout(PATIENCE, self.events.next())
+            .await
+            .expect("event within the test's patience");
+        item.transpose().map_err(|e| e.to_string())
+    }
+
     /// The next `n` events (panics if the stream ends first).
     pub async fn take(&mut self, n: usize) -> Vec<Event> {
         let mut events = Vec::with_capacity(n);

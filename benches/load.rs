@@ -81,6 +81,10 @@ struct Args {
     /// Server base URL: https (TLS, ALPN h2) or http (h2c with prior knowledge).
     #[arg(long, default_value = "https://127.0.0.1:8443")]
     url: String,
+    /// Subscribe at these base URLs instead of --url, the connections spread over them
+    /// round-robin (the nodes of a cluster); publishing stays on --url. Repeatable.
+    #[arg(long = "sub-url", value_name = "URL")]
+    sub_urls: Vec<String>,
     /// Subscribe path; `{topic}` is replaced by the topic name.
     #[arg(long, default_value = "/events/{topic}")]
     sub_path: String,

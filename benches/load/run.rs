@@ -38,8 +38,17 @@ pub async fn run(args: &Args) -> Result<Report> {
             .map(|name| target.uri(&template.replace("{topic}", name)))
             .collect()
     };
-    let sub_uris: Arc<[http::Uri]> = uris(&args.sub_path)?.into();
     let pub_uris = uris(&args.pub_path)?;
+    // One plan per subscribe target: --url, or each --sub-url (connections round-robin).
+    let mut sub_targets = vec![target.clone()];
+    if !args.sub_urls.is_empty() {
+        sub_targets.clear();
+        for url in &args.sub_urls {
+            sub_targets.push(Arc::new(
+                Target::new(url, args.insecure, args.cacert.as_deref()).await?,
+            ));
+        }
+    }
     let ctx = Arc::new(Shared::new(args.streams, args.topics));
     let pids = &args.server_pids;
     eprintln!(
@@ -73,14 +82,23 @@ pub async fn run(args: &Args) -> Result<Report> {
     }
     let rss_before = for_server(pids, rss_sum)?;
 
-    let plan = Arc::new(Plan {
-        target: target.clone(),
-        uris: sub_uris,
-        handshakes: Arc::new(Semaphore::new(PARALLEL_HANDSHAKES)),
-        establish_by: Instant::now() + Duration::from_secs_f64(args.establish_timeout),
-    });
+    let handshakes = Arc::new(Semaphore::new(PARALLEL_HANDSHAKES));
+    let establish_by = Instant::now() + Duration::from_secs_f64(args.establish_timeout);
+    let mut plans = Vec::with_capacity(sub_targets.len());
+    for sub_target in sub_targets {
+        let uris: Vec<http::Uri> = names
+            .iter()
+            .map(|name| sub_target.uri(&args.sub_path.replace("{topic}", name)))
+            .collect::<Result<_>>()?;
+        plans.push(Arc::new(Plan {
+            target: sub_target,
+            uris: uris.into(),
+            handshakes: handshakes.clone(),
+            establish_by,
+        }));
+    }
     let (stop, stop_rx) = watch::channel(false);
-    let (connections, establish_s) = open_streams(args, &ctx, plan, stop_rx).await;
+    let (connections, establish_s) = open_streams(args, &ctx, &plans, stop_rx).await;
     let (established, failed) = count_streams(&ctx);
     eprintln!("load: {established} streams established, {failed} failed, in {establish_s:.1} s");
     if established == 0 {
@@ -233,16 +251,17 @@ fn for_server<T>(pids: &[u32], measure: impl FnOnce(&[u32]) -> Result<T>) -> Res
 async fn open_streams(
     args: &Args,
     ctx: &Arc<Shared>,
-    plan: Arc<Plan>,
+    plans: &[Arc<Plan>],
     stop: watch::Receiver<bool>,
 ) -> (Vec<tokio::task::JoinHandle<()>>, f64) {
+    let establish_by = plans[0].establish_by;
     let opened = Instant::now();
     let connections = (0..args.conns)
         .map(|c| {
             let block = c * args.streams / args.conns..(c + 1) * args.streams / args.conns;
             tokio::spawn(run_connection(
                 ctx.clone(),
-                plan.clone(),
+                plans[c % plans.len()].clone(),
                 block,
                 stop.clone(),
             ))
@@ -251,7 +270,7 @@ async fn open_streams(
     let mut last_progress = Instant::now();
     loop {
         let (established, failed) = count_streams(ctx);
-        if established + failed == args.streams as u64 || Instant::now() > plan.establish_by {
+        if established + failed == args.streams as u64 || Instant::now() > establish_by {
             break;
         }
         if last_progress.elapsed() >= Duration::from_secs(2) {

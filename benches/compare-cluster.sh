@@ -156,9 +156,11 @@ for run in $RUNS; do
             stop_nodes
             ;;
         cluster)
+            # One prefix for all the nodes of the run (a fresh one per run: no old history).
+            prefix="bench-$RANDOM"
             for ((n = 1; n <= NODES; n++)); do
                 start_node "$n" --redis-url "redis://127.0.0.1:$REDIS_PORT/0" \
-                    --cluster-key-prefix "bench-$RANDOM" --node-name "node$n"
+                    --cluster-key-prefix "$prefix" --node-name "node$n"
             done
             # shellcheck disable=SC2046
             run_load "cluster-$NODES" "$RATE" $(urls 1 "$NODES")

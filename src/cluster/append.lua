@@ -1,4 +1,5 @@
--- Appends one event to the shared log, atomically with its id bookkeeping.
+-- Appends one event that carries its publisher's id to the shared log, atomically with the
+-- id bookkeeping. (Events without one are a plain XADD: they need no bookkeeping.)
 -- KEYS[1] the stream, KEYS[2] custom id -> stream id (hash), KEYS[3] custom ids by time (zset)
 -- ARGV[1] MAXLEN, ARGV[2] the publisher's id or '', ARGV[3] '1' when the id must be unique,
 -- ARGV[4] '1' when private, ARGV[5] the encoded event without its id line, ARGV[6..] topics.
@@ -32,7 +33,8 @@ if custom ~= '' and not known then
   redis.call('HSET', ids, custom, id)
   redis.call('ZADD', by_time, tonumber(string.match(id, '^(%d+)')), custom)
 end
--- Forget the ids of events the stream no longer holds, a bounded number per append.
+-- Forget the ids of events the stream no longer holds, a bounded number per append: at most
+-- one id is recorded per append here, so the bookkeeping stays bounded by the history.
 local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
 if first then
   local first_ms = tonumber(string.match(first[1], '^(%d+)'))

@@ -93,7 +93,7 @@ impl RedisLog {
             url: url.clone(),
             source,
         };
-        let client = Client::open(config.redis_url.as_str()).map_err(fail)?;
+        let client = client(config).map_err(fail)?;
         let manager_config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout));
@@ -166,6 +166,31 @@ impl RedisLog {
 impl Drop for RedisLog {
     fn drop(&mut self) {
         self.consumer.abort();
+    }
+}
+
+/// The client for `config`: its URL, with the password file's secret, and for `rediss://`
+/// the configured CA (else the system roots).
+fn client(config: &ClusterConfig) -> redis::RedisResult<Client> {
+    use redis::IntoConnectionInfo;
+
+    let mut info = config.redis_url.as_str().into_connection_info()?;
+    if let Some(password) = &config.password {
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_password(password.expose());
+        info = info.set_redis_settings(settings);
+    }
+    match &config.ca_pem {
+        Some(pem) => Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        ),
+        None => Client::open(info),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `[cluster]`: several nodes sharing one log on Redis Streams. Without the section (or with
 //! no `redis_url`), the node keeps its log in memory.
 
-use std::time::Duration;
+use std::{fmt, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 use url::Url;
@@ -12,8 +12,14 @@ use super::{invalid, secs, ConfigError};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCluster {
-    /// `redis://host:port/db` of the shared log; unset: no cluster (the default).
+    /// `redis://host:port/db` of the shared log, or `rediss://` for TLS (a user name may
+    /// come with it: `redis://name@host:port/db`); unset: no cluster (the default).
     pub redis_url: Option<String>,
+    /// PEM CA certificates trusted for a `rediss://` server, instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the Redis password (trailing newline ignored): a secret stays out of
+    /// the configuration file and the command line.
+    pub password_file: Option<PathBuf>,
     /// Prefix of every key ssegate writes, so that several deployments share one Redis.
     /// Default `ssegate`.
     pub key_prefix: String,
@@ -31,6 +37,8 @@ impl Default for RawCluster {
     fn default() -> Self {
         Self {
             redis_url: None,
+            ca_file: None,
+            password_file: None,
             key_prefix: "ssegate".into(),
             node_name: None,
             history_max_events: None,
@@ -44,6 +52,10 @@ impl Default for RawCluster {
 pub struct ClusterConfig {
     /// The Redis URL.
     pub redis_url: Url,
+    /// The CA certificates (PEM) trusted for `rediss://`, read at validation.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The Redis password, read at validation.
+    pub password: Option<Secret>,
     /// Key prefix.
     pub key_prefix: String,
     /// This node's name.
@@ -52,6 +64,23 @@ pub struct ClusterConfig {
     pub history_max_events: usize,
     /// Redis deadline.
     pub timeout: Duration,
+}
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, to hand to the client that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 impl RawCluster {
@@ -63,12 +92,46 @@ impl RawCluster {
         };
         let redis_url = Url::parse(&text)
             .or_else(|e| invalid("cluster.redis_url", format!("{text:?} is not a URL: {e}")))?;
-        if redis_url.scheme() != "redis" || redis_url.host().is_none() {
+        if !matches!(redis_url.scheme(), "redis" | "rediss") || redis_url.host().is_none() {
             return invalid(
                 "cluster.redis_url",
-                format!("{text:?}: expected redis://host:port/db"),
+                format!("{text:?}: expected redis://host:port/db or rediss://host:port/db"),
             );
         }
+        if redis_url.password().is_some() {
+            return invalid(
+                "cluster.redis_url",
+                "holds a password: put it in cluster.password_file instead",
+            );
+        }
+        let ca_pem = match self.ca_file {
+            Some(_) if redis_url.scheme() != "rediss" => {
+                return invalid("cluster.ca_file", "only applies to rediss:// URLs")
+            }
+            Some(path) => Some(std::fs::read(&path).or_else(|e| {
+                invalid(
+                    "cluster.ca_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
+        let password = match self.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).or_else(|e| {
+                    invalid(
+                        "cluster.password_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let password = text.trim_end_matches(['\r', '\n']);
+                if password.is_empty() {
+                    return invalid("cluster.password_file", "is empty");
+                }
+                Some(Secret(password.to_owned()))
+            }
+            None => None,
+        };
         if self.key_prefix.is_empty() || self.key_prefix.contains(char::is_whitespace) {
             return invalid("cluster.key_prefix", "must be non-empty, without spaces");
         }
@@ -89,6 +152,8 @@ impl RawCluster {
         };
         Ok(Some(ClusterConfig {
             redis_url,
+            ca_pem,
+            password,
             key_prefix: self.key_prefix,
             node_name,
             history_max_events,

@@ -370,3 +370,51 @@ async fn listed(client: &mut crate::support::Client, api_token: &str) -> usize {
         .filter(|s| s["match"] == "https://example.com/books/1")
         .count()
 }
+
+#[tokio::test]
+async fn nodes_reach_redis_over_tls_with_a_password_from_a_file() {
+    // The test CA and a certificate for 127.0.0.1, as ssegate generates them.
+    let certs = tempfile::tempdir().unwrap();
+    let hosts: Vec<String> = vec!["127.0.0.1".into()];
+    ssegate::certs::ensure_local_certs(certs.path(), &hosts).unwrap();
+    let redis = RedisServer::start_tls(certs.path(), "s3cret-redis-password").await;
+    let password_file = certs.path().join("redis-password");
+    std::fs::write(&password_file, "s3cret-redis-password\n").unwrap();
+    let url = format!("rediss://127.0.0.1:{}/0", redis.port);
+    let node = |name: &'static str| {
+        let (url, ca, password) = (
+            url.clone(),
+            certs.path().join("ca.pem"),
+            password_file.clone(),
+        );
+        TestServer::start_with(move |raw| {
+            raw.cluster.redis_url = Some(url);
+            raw.cluster.ca_file = Some(ca);
+            raw.cluster.password_file = Some(password);
+            raw.cluster.key_prefix = "tls".into();
+            raw.cluster.node_name = Some(name.into());
+        })
+    };
+    let (a, b) = (node("a").await, node("b").await);
+    let mut on_b = b.h2().await;
+    let mut stream = on_b.subscribe("/events/secure").await;
+    let mut on_a = a.h2().await;
+    let (status, body) = on_a.post("/events/secure", "over tls").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(stream.take(1).await[0].data, "over tls");
+
+    // A wrong password is refused at start, naming the shared log.
+    let wrong = certs.path().join("wrong-password");
+    std::fs::write(&wrong, "not-it").unwrap();
+    let mut raw = ssegate::config::RawConfig::default();
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.tls.cert_dir = certs.path().join("node");
+    raw.cluster.redis_url = Some(url.clone());
+    raw.cluster.ca_file = Some(certs.path().join("ca.pem"));
+    raw.cluster.password_file = Some(wrong);
+    let error = ssegate::Server::bind(raw.validate().unwrap())
+        .await
+        .expect_err("a wrong password is refused");
+    let message = format!("{:#}", anyhow::Error::from(error));
+    assert!(message.contains(&url), "{message}");
+}

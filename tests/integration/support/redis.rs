@@ -42,6 +42,43 @@ impl RedisServer {
         Self::launch(free_port(), tempfile::tempdir().unwrap(), true).await
     }
 
+    /// Starts one that speaks only TLS (with `cert_dir`'s `server.pem`, whose CA is
+    /// `ca.pem`) and requires `password`.
+    pub async fn start_tls(cert_dir: &std::path::Path, password: &str) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| cert_dir.join(name).display().to_string();
+        let child = Command::new(REDIS_SERVER)
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--tls-cert-file", &file("server.pem")])
+            .args(["--tls-key-file", &file("server-key.pem")])
+            .args(["--tls-ca-cert-file", &file("ca.pem")])
+            .args(["--tls-auth-clients", "no", "--requirepass", password])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = Self {
+            port,
+            child,
+            dir,
+            persistent: false,
+        };
+        // It answers no plaintext PING: listening is enough.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no TLS redis-server on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server
+    }
+
     /// Kills it (SIGKILL) and starts it again on the same port and directory.
     pub async fn restart(self) -> Self {
         let mut this = self;

@@ -34,6 +34,9 @@ use entry::{cursor_of, entries, generated_id, stream_id, LogEntry};
 
 /// Entries one consumer read or one replay page takes at most.
 const PAGE: usize = 512;
+/// Entries delivered between two yields of the consumer: well under a subscriber's queue
+/// (`hub.subscriber_queue`, 256 by default).
+const DELIVERY_CHUNK: usize = 32;
 /// How long the consumer's `XREAD` blocks before it asks again.
 const BLOCK: Duration = Duration::from_secs(1);
 
@@ -242,9 +245,15 @@ async fn consume(
         let Some(list) = xread_entries(&reply) else {
             continue;
         };
-        for entry in entries(list) {
-            deliver(&router, &entry);
-            after = Some(entry.cursor);
+        for chunk in entries(list).chunks(DELIVERY_CHUNK) {
+            for entry in chunk {
+                deliver(&router, entry);
+                after = Some(entry.cursor);
+            }
+            // Catching up, a node reads full pages: hand them over a chunk at a time and let
+            // the streams fed send in between, so that a subscriber that keeps up is not
+            // ended as too slow because its node fell behind.
+            tokio::task::yield_now().await;
         }
         {
             let mut shared = lock(&state);
@@ -252,9 +261,6 @@ async fn consume(
                 shared.tail = after;
             }
         }
-        // A node catching up reads batch after batch without waiting: let the streams it
-        // just fed send before the next batch, or their queues fill with the catch-up.
-        tokio::task::yield_now().await;
     }
 }
 

@@ -475,13 +475,24 @@ async fn read_range(
         shared.length = length;
         shared.oldest = first;
     }
-    if let (Some(after), Some(deleted)) = (after, max_deleted) {
-        if after < deleted && after < until {
-            // Trimmed past the reader's position: say so, and go on from what is left.
+    if let Some(after) = after.filter(|&a| a < until) {
+        // Everything after `after` is still in the stream when `after` is at or past the
+        // first retained entry, or is itself the newest entry trimmed. Otherwise entries
+        // after it are gone: trimmed, or lost with a Redis that restarted without its data
+        // (the stream then has no record of `after` at all).
+        // (No stream id lies strictly between a cursor and the next one up.)
+        let complete = match first {
+            Some(first) => after.raw() + 1 >= first.raw() || max_deleted == Some(after),
+            None => false,
+        };
+        if !complete {
+            // Say so, and go on from what is left: right before the first retained entry,
+            // or, with nothing retained, at the end of the replay.
+            let next = first.map_or(until, |f| Cursor::from_raw(f.raw() - 1));
             return Ok(Read {
                 frames: Vec::new(),
                 gap: true,
-                next: Some(deleted),
+                next: Some(next),
                 done: false,
             });
         }

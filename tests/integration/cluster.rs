@@ -132,8 +132,9 @@ async fn with_redis_gone_a_publish_fails_fast_with_503_and_streams_stay_open() {
         .send(request("GET", "/events/outage", ""))
         .await
         .into_body();
-    let (status, _) = client.post("/events/outage", "stored").await;
+    let (status, body) = client.post("/events/outage", "stored").await;
     assert_eq!(status, StatusCode::OK);
+    let stored_id = published_id(&body);
 
     redis.kill();
     let started = Instant::now();
@@ -169,6 +170,14 @@ async fn with_redis_gone_a_publish_fails_fast_with_503_and_streams_stay_open() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(published, "publishing works again once Redis is back");
+    // This Redis kept nothing: a client resuming from before the restart is told it may
+    // have missed events, not that its replay is complete.
+    let mut resume = request("GET", "/events/outage", "");
+    resume
+        .headers_mut()
+        .insert("last-event-id", stored_id.parse().unwrap());
+    let lost = SseStream::new(client.send(resume).await);
+    assert_eq!(lost.headers["ssegate-replay"], "gap");
     let mut events = SseStream::from_body(stream);
     let event = events.next().await.expect("the stream is still open");
     assert_eq!(event.data, "after the outage");

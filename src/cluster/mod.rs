@@ -11,8 +11,10 @@
 //! forget the ones the stream no longer holds. One stream gives one total order over every
 //! topic, which keeps a multi-topic subscription's cursor a single position.
 
+mod consumer;
 mod directory;
 mod entry;
+mod replay;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -25,12 +27,14 @@ use tokio::task::AbortHandle;
 use crate::{
     config::ClusterConfig,
     hub::{
-        AppendFuture, Appended, Cursor, Log, LogStats, LookupFuture, NewEvent, PublishError, Read,
+        AppendFuture, Appended, Cursor, Log, LogStats, LookupFuture, NewEvent, PublishError,
         ReadFuture, Router, Wants,
     },
 };
+use consumer::consume;
 pub use directory::{RedisDirectory, RECORD_TTL};
-use entry::{cursor_of, entries, generated_id, stream_id, LogEntry};
+use entry::{cursor_of, entries, generated_id};
+use replay::{read_range, unreadable};
 
 /// Entries one consumer read or one replay page takes at most.
 const PAGE: usize = 512;
@@ -205,87 +209,6 @@ fn lock(state: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Reads the stream from `after` for as long as the node runs, handing each event to the
-/// router in stream order. Redis going away pauses it; it goes on from the same position.
-async fn consume(
-    mut conn: ConnectionManager,
-    keys: Arc<Keys>,
-    mut after: Option<Cursor>,
-    router: Arc<Router>,
-    state: Arc<Mutex<Shared>>,
-    node: String,
-) {
-    let mut failures: u32 = 0;
-    loop {
-        let from = after.map_or_else(|| "0-0".to_owned(), stream_id);
-        let reply: Result<Value, _> = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(PAGE)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&keys.stream)
-            .arg(&from)
-            .query_async(&mut conn)
-            .await;
-        let reply = match reply {
-            Ok(reply) => {
-                failures = 0;
-                reply
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                let delay = Duration::from_millis(50u64 << failures.min(5));
-                tracing::warn!(%node, error = %e, retry_in = ?delay, "cluster: reading the shared log failed");
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-        };
-        // XREAD answers [[stream, [entries]]], or nil when nothing came in time.
-        let Some(list) = xread_entries(&reply) else {
-            continue;
-        };
-        for chunk in entries(list).chunks(DELIVERY_CHUNK) {
-            for entry in chunk {
-                deliver(&router, entry);
-                after = Some(entry.cursor);
-            }
-            // Catching up, a node reads full pages: hand them over a chunk at a time and let
-            // the streams fed send in between, so that a subscriber that keeps up is not
-            // ended as too slow because its node fell behind.
-            tokio::task::yield_now().await;
-        }
-        {
-            let mut shared = lock(&state);
-            if after > shared.tail {
-                shared.tail = after;
-            }
-        }
-    }
-}
-
-fn xread_entries(reply: &Value) -> Option<&Value> {
-    match reply {
-        Value::Array(streams) => match streams.first()? {
-            Value::Array(pair) => pair.get(1),
-            _ => None,
-        },
-        Value::Map(streams) => streams.first().map(|(_, entries)| entries),
-        _ => None,
-    }
-}
-
-fn deliver(router: &Router, entry: &LogEntry) {
-    let frame = entry.frame();
-    router.deliver(
-        entry.cursor,
-        &entry.id,
-        &entry.topics,
-        entry.private,
-        &frame,
-    );
-}
-
 impl Log for RedisLog {
     fn append(&self, event: NewEvent) -> AppendFuture {
         let mut conn = self.conn.clone();
@@ -438,109 +361,6 @@ impl Log for RedisLog {
         LogStats {
             events: lock(&self.state).length,
             bytes: 0,
-        }
-    }
-}
-
-/// A replay that Redis could not serve: reported as a gap from where it stood, so the client
-/// is told it may have missed events rather than waiting forever.
-fn unreadable(after: Option<Cursor>) -> Read {
-    Read {
-        frames: Vec::new(),
-        gap: true,
-        next: after,
-        done: true,
-    }
-}
-
-/// One replay batch: the gap check against what the stream has trimmed, then pages of
-/// `XRANGE` until `max` wanted events or `until`.
-async fn read_range(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    after: Option<Cursor>,
-    until: Cursor,
-    max: usize,
-    wants: &Wants,
-    state: &Mutex<Shared>,
-) -> Result<Read, redis::RedisError> {
-    let info: Value = redis::cmd("XINFO")
-        .arg("STREAM")
-        .arg(&keys.stream)
-        .query_async(conn)
-        .await?;
-    let (length, first, max_deleted) = entry::stream_info(&info);
-    {
-        let mut shared = lock(state);
-        shared.length = length;
-        shared.oldest = first;
-    }
-    if let Some(after) = after.filter(|&a| a < until) {
-        // Everything after `after` is still in the stream when `after` is at or past the
-        // first retained entry, or is itself the newest entry trimmed. Otherwise entries
-        // after it are gone: trimmed, or lost with a Redis that restarted without its data
-        // (the stream then has no record of `after` at all).
-        // (No stream id lies strictly between a cursor and the next one up.)
-        let complete = match first {
-            Some(first) => after.raw() + 1 >= first.raw() || max_deleted == Some(after),
-            None => false,
-        };
-        if !complete {
-            // Say so, and go on from what is left: right before the first retained entry,
-            // or, with nothing retained, at the end of the replay.
-            let next = first.map_or(until, |f| Cursor::from_raw(f.raw() - 1));
-            return Ok(Read {
-                frames: Vec::new(),
-                gap: true,
-                next: Some(next),
-                done: false,
-            });
-        }
-    }
-    let mut next = after;
-    let mut frames = Vec::new();
-    if max == 0 || next >= Some(until) {
-        return Ok(Read {
-            frames,
-            gap: false,
-            next,
-            done: next >= Some(until),
-        });
-    }
-    loop {
-        let start = next.map_or_else(|| "-".to_owned(), |c| format!("({}", stream_id(c)));
-        let page: Value = redis::cmd("XRANGE")
-            .arg(&keys.stream)
-            .arg(&start)
-            .arg(stream_id(until))
-            .arg("COUNT")
-            .arg(PAGE)
-            .query_async(conn)
-            .await?;
-        let page = entries(&page);
-        let full = page.len() == PAGE;
-        for entry in &page {
-            next = Some(entry.cursor);
-            let frame = entry.frame();
-            if wants(&entry.as_entry(&frame)) {
-                frames.push(frame);
-                if frames.len() >= max {
-                    return Ok(Read {
-                        frames,
-                        gap: false,
-                        next,
-                        done: next >= Some(until),
-                    });
-                }
-            }
-        }
-        if !full {
-            return Ok(Read {
-                frames,
-                gap: false,
-                next: Some(until).max(next),
-                done: true,
-            });
         }
     }
 }

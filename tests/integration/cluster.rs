@@ -187,6 +187,24 @@ async fn with_redis_gone_a_publish_fails_fast_with_503_and_streams_stay_open() {
 /// token is good on every node.
 const CLUSTER_HUB: &str = "https://hub.example.test/.well-known/mercure";
 
+/// Two nodes with a Mercure hub on `redis`, both advertising [`CLUSTER_HUB`].
+async fn mercure_nodes(redis: &RedisServer, prefix: &str) -> Vec<TestServer> {
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let url = redis.url();
+        nodes.push(
+            crate::support::mercure::start(|raw| {
+                raw.cluster.redis_url = Some(url);
+                raw.cluster.key_prefix = prefix.into();
+                raw.cluster.node_name = Some(name.into());
+                raw.mercure.hub_url = Some(CLUSTER_HUB.into());
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
 #[tokio::test]
 async fn mercure_private_updates_cross_nodes_only_to_subscribers_allowed_to_see_them() {
     use crate::support::mercure::{self, authorized, detail, form, get_with, token, FORM, HUB};
@@ -194,19 +212,7 @@ async fn mercure_private_updates_cross_nodes_only_to_subscribers_allowed_to_see_
     const BOOK: &str = "https://example.com/books/1";
     const MARKER: &str = "https://example.com/marker";
     let redis = RedisServer::start().await;
-    let mut nodes = Vec::new();
-    for name in ["a", "b"] {
-        let url = redis.url();
-        nodes.push(
-            mercure::start(|raw| {
-                raw.cluster.redis_url = Some(url);
-                raw.cluster.key_prefix = "mercure".into();
-                raw.cluster.node_name = Some(name.into());
-                raw.mercure.hub_url = Some(CLUSTER_HUB.into());
-            })
-            .await,
-        );
-    }
+    let nodes = mercure_nodes(&redis, "mercure").await;
     let reader = token(
         CLUSTER_HUB,
         serde_json::json!([detail(&["subscribe"], &[(BOOK, "exact")])]),
@@ -317,19 +323,7 @@ async fn the_subscription_api_lists_the_subscribers_of_every_node() {
     const BOOK: &str = "https://example.com/books/1";
     const API: &str = "/.well-known/mercure/subscriptions";
     let redis = RedisServer::start().await;
-    let mut nodes = Vec::new();
-    for name in ["a", "b"] {
-        let url = redis.url();
-        nodes.push(
-            mercure::start(|raw| {
-                raw.cluster.redis_url = Some(url);
-                raw.cluster.key_prefix = "directory".into();
-                raw.cluster.node_name = Some(name.into());
-                raw.mercure.hub_url = Some(CLUSTER_HUB.into());
-            })
-            .await,
-        );
-    }
+    let nodes = mercure_nodes(&redis, "directory").await;
     let api_token = token(
         CLUSTER_HUB,
         serde_json::json!([detail(&["subscribe"], &[(API, "exact")])]),

@@ -114,11 +114,7 @@ impl Proxy {
     pub(super) async fn haproxy(server: &TestServer) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        // HAProxy takes the certificate and its key from one file.
-        let mut pem = fs::read(server.cert_dir.join("server.pem")).unwrap();
-        pem.extend(fs::read(server.cert_dir.join("server-key.pem")).unwrap());
-        let pem_path = dir.path().join("proxy.pem");
-        fs::write(&pem_path, pem).unwrap();
+        let pem_path = haproxy_pem(server, dir.path());
         let config = render(
             "haproxy/haproxy.cfg",
             &[
@@ -143,10 +139,7 @@ impl Proxy {
     pub(super) async fn haproxy_cluster(server: &TestServer, nodes: [String; 3]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut pem = fs::read(server.cert_dir.join("server.pem")).unwrap();
-        pem.extend(fs::read(server.cert_dir.join("server-key.pem")).unwrap());
-        let pem_path = dir.path().join("proxy.pem");
-        fs::write(&pem_path, pem).unwrap();
+        let pem_path = haproxy_pem(server, dir.path());
         let [first, second, third] = nodes;
         let config = render(
             "haproxy/haproxy-cluster.cfg",
@@ -276,6 +269,15 @@ impl Proxy {
             self.dir.path().display()
         )
     }
+}
+
+/// HAProxy takes the certificate and its key from one file: `server`'s, written into `dir`.
+fn haproxy_pem(server: &TestServer, dir: &Path) -> PathBuf {
+    let mut pem = fs::read(server.cert_dir.join("server.pem")).unwrap();
+    pem.extend(fs::read(server.cert_dir.join("server-key.pem")).unwrap());
+    let path = dir.join("proxy.pem");
+    fs::write(&path, pem).unwrap();
+    path
 }
 
 impl Drop for Proxy {

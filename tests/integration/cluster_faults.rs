@@ -123,7 +123,7 @@ async fn a_client_of_a_node_killed_with_sigkill_resumes_on_another_node() {
 }
 
 /// Subscribes to `path` over HTTP/1.1 on a node's plaintext `port`, from `last_id` if any.
-async fn plaintext_stream(port: u16, path: &str, last_id: Option<&str>) -> SseStream {
+pub async fn plaintext_stream(port: u16, path: &str, last_id: Option<&str>) -> SseStream {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await

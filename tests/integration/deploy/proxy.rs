@@ -250,6 +250,11 @@ impl Proxy {
         }
     }
 
+    /// The port browsers connect to.
+    pub(super) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Fails the test: `what` did not come through within [`UNBUFFERED`].
     pub(super) fn buffered(&self, proto: Proto, what: &str) -> ! {
         panic!(

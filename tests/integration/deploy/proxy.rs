@@ -112,51 +112,47 @@ impl Proxy {
 
     /// `deploy/haproxy/haproxy.cfg` as the whole config, in front of the TLS listener.
     pub(super) async fn haproxy(server: &TestServer) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let pem_path = haproxy_pem(server, dir.path());
-        let config = render(
+        Self::haproxy_from(
+            server,
             "haproxy/haproxy.cfg",
-            &[
-                ("@LISTEN@", format!("127.0.0.1:{port}")),
-                ("@CERT@", pem_path.display().to_string()),
-                ("@UPSTREAM@", server.addr.to_string()),
-                (
-                    "@UPSTREAM_CA@",
-                    server.cert_dir.join("ca.pem").display().to_string(),
-                ),
-            ],
-        );
-        let path = dir.path().join("haproxy.cfg");
-        fs::write(&path, config).unwrap();
-        let mut cmd = Command::new(program("haproxy"));
-        cmd.arg("-f").arg(&path).arg("-db");
-        Self::start("haproxy", cmd, port, dir, false).await
+            vec![("@UPSTREAM@", server.addr.to_string())],
+        )
+        .await
     }
 
     /// `deploy/haproxy/haproxy-cluster.cfg` in front of three nodes' TLS listeners, which
     /// share `server`'s certificate and CA.
     pub(super) async fn haproxy_cluster(server: &TestServer, nodes: [String; 3]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let pem_path = haproxy_pem(server, dir.path());
         let [first, second, third] = nodes;
-        let config = render(
+        Self::haproxy_from(
+            server,
             "haproxy/haproxy-cluster.cfg",
-            &[
-                ("@LISTEN@", format!("127.0.0.1:{port}")),
-                ("@CERT@", pem_path.display().to_string()),
+            vec![
                 ("@UPSTREAM_1@", first),
                 ("@UPSTREAM_2@", second),
                 ("@UPSTREAM_3@", third),
-                (
-                    "@UPSTREAM_CA@",
-                    server.cert_dir.join("ca.pem").display().to_string(),
-                ),
             ],
-        );
+        )
+        .await
+    }
+
+    /// HAProxy from `deploy/{file}`, serving `server`'s certificate on a free port and
+    /// trusting its CA upstream; `upstreams` fills in the file's upstream tokens.
+    async fn haproxy_from(server: &TestServer, file: &str, upstreams: Vec<(&str, String)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let pem_path = haproxy_pem(server, dir.path());
+        let mut tokens = vec![
+            ("@LISTEN@", format!("127.0.0.1:{port}")),
+            ("@CERT@", pem_path.display().to_string()),
+            (
+                "@UPSTREAM_CA@",
+                server.cert_dir.join("ca.pem").display().to_string(),
+            ),
+        ];
+        tokens.extend(upstreams);
         let path = dir.path().join("haproxy.cfg");
-        fs::write(&path, config).unwrap();
+        fs::write(&path, render(file, &tokens)).unwrap();
         let mut cmd = Command::new(program("haproxy"));
         cmd.arg("-f").arg(&path).arg("-db");
         Self::start("haproxy", cmd, port, dir, false).await

@@ -48,19 +48,27 @@ impl RedisServer {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let file = |name: &str| cert_dir.join(name).display().to_string();
-        let child = Command::new(REDIS_SERVER)
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--tls-cert-file", &file("server.pem")])
-            .args(["--tls-key-file", &file("server-key.pem")])
-            .args(["--tls-ca-cert-file", &file("ca.pem")])
-            .args(["--tls-auth-clients", "no", "--requirepass", password])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
+        let child = spawn(
+            &dir,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--appendonly",
+                "no",
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server-key.pem"),
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+                "--requirepass",
+                password,
+            ],
+        );
         let server = Self {
             port,
             child,
@@ -89,21 +97,18 @@ impl RedisServer {
     }
 
     async fn launch(port: u16, dir: tempfile::TempDir, persistent: bool) -> Self {
-        assert!(
-            std::path::Path::new(REDIS_SERVER).exists(),
-            "{REDIS_SERVER} is missing: run scripts/test, which installs redis-server"
-        );
         let appendonly = if persistent { "yes" } else { "no" };
-        let child = Command::new(REDIS_SERVER)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", appendonly])
-            .args(["--appendfsync", "always", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
+        let child = spawn(
+            &dir,
+            &[
+                "--port",
+                &port.to_string(),
+                "--appendonly",
+                appendonly,
+                "--appendfsync",
+                "always",
+            ],
+        );
         let server = Self {
             port,
             child,
@@ -151,6 +156,30 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `redis-server` on loopback, keeping its files in `dir`, with no snapshots, and `args`.
+fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> Child {
+    assert!(
+        std::path::Path::new(REDIS_SERVER).exists(),
+        "{REDIS_SERVER} is missing: run scripts/test, which installs redis-server"
+    );
+    Command::new(REDIS_SERVER)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--protected-mode",
+            "no",
+        ])
+        .args(args)
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
 }
 
 fn free_port() -> u16 {

@@ -1,5 +1,6 @@
 //! Each node's one consumer loop: a blocking `XREAD` on the stream, on a connection of its
-//! own, handing every event to the node's router in stream order.
+//! own, handing every event to the node's router in stream order. When the Sentinels name a
+//! new master, it reconnects there and goes on from the same position.
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,6 +10,7 @@ use std::{
 use redis::{aio::ConnectionManager, Value};
 
 use super::{
+    connection::Connections,
     entry::{entries, stream_id, LogEntry},
     lock, Keys, Shared, BLOCK, DELIVERY_CHUNK, PAGE,
 };
@@ -17,7 +19,7 @@ use crate::hub::{Cursor, Router};
 /// Reads the stream from `after` for as long as the node runs, handing each event to the
 /// router in stream order. Redis going away pauses it; it goes on from the same position.
 pub(super) async fn consume(
-    mut conn: ConnectionManager,
+    connections: Arc<Connections>,
     keys: Arc<Keys>,
     mut after: Option<Cursor>,
     router: Arc<Router>,
@@ -25,18 +27,46 @@ pub(super) async fn consume(
     node: String,
 ) {
     let mut failures: u32 = 0;
+    let mut reader: Option<ConnectionManager> = None;
+    let mut master = connections.master();
     loop {
+        if failures > 0 {
+            let delay = Duration::from_millis(50u64 << failures.min(5));
+            tokio::time::sleep(delay).await;
+        }
+        // A blocking XREAD holds its connection: the consumer has one of its own, to the
+        // master the other connections lead to.
+        let conn = match &mut reader {
+            Some(conn) => conn,
+            None => match connections.blocking(BLOCK).await {
+                Ok(fresh) => reader.insert(fresh),
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%node, error = %e, "cluster: cannot connect the log's reader");
+                    connections.failed();
+                    continue;
+                }
+            },
+        };
         let from = after.map_or_else(|| "0-0".to_owned(), stream_id);
-        let reply: Result<Value, _> = redis::cmd("XREAD")
+        let mut xread = redis::cmd("XREAD");
+        xread
             .arg("COUNT")
             .arg(PAGE)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&keys.stream)
-            .arg(&from)
-            .query_async(&mut conn)
-            .await;
+            .arg(&from);
+        let reply: Option<Result<Value, _>> = tokio::select! {
+            reply = xread.query_async(conn) => Some(reply),
+            _ = master.changed() => None,
+        };
+        let Some(reply) = reply else {
+            // The Sentinels named a new master: read there, from the same position.
+            reader = None;
+            continue;
+        };
         let reply = match reply {
             Ok(reply) => {
                 failures = 0;
@@ -44,9 +74,8 @@ pub(super) async fn consume(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                let delay = Duration::from_millis(50u64 << failures.min(5));
-                tracing::warn!(%node, error = %e, retry_in = ?delay, "cluster: reading the shared log failed");
-                tokio::time::sleep(delay).await;
+                tracing::warn!(%node, error = %e, "cluster: reading the shared log failed");
+                connections.failed();
                 continue;
             }
         };

@@ -9,9 +9,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
+use super::connection::Connections;
 use crate::hub::{Directory, ListFuture};
 
 /// How long a node's records outlive its last refresh.
@@ -22,7 +22,7 @@ const REFRESH: Duration = Duration::from_secs(10);
 /// This node's side of the directory.
 #[derive(Debug)]
 pub struct RedisDirectory {
-    conn: ConnectionManager,
+    connections: Arc<Connections>,
     nodes_key: Arc<str>,
     prefix: Arc<str>,
     timeout: Duration,
@@ -39,21 +39,21 @@ enum Change {
 
 impl RedisDirectory {
     /// Starts this node's writer: changes as they come, and a refresh every [`REFRESH`].
-    pub fn start(conn: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub(super) fn start(connections: Arc<Connections>, prefix: &str, timeout: Duration) -> Self {
         let instance = uuid::Uuid::new_v4();
         let own_key: Arc<str> = Arc::from(format!("{prefix}:dir:{instance}"));
         let nodes_key: Arc<str> = Arc::from(format!("{prefix}:dir-nodes"));
         let own = Arc::new(Mutex::new(HashMap::new()));
         let (changes, inbox) = mpsc::unbounded_channel();
         tokio::spawn(write(
-            conn.clone(),
+            connections.clone(),
             own_key,
             nodes_key.clone(),
             own.clone(),
             inbox,
         ));
         Self {
-            conn,
+            connections,
             nodes_key,
             prefix: Arc::from(prefix),
             timeout,
@@ -77,7 +77,7 @@ fn now_ms() -> u64 {
 /// the node set, and rewrites every record when Redis lost them. Failures are retried by the
 /// next change or refresh; the directory is advisory, the log is not.
 async fn write(
-    mut conn: ConnectionManager,
+    connections: Arc<Connections>,
     own_key: Arc<str>,
     nodes_key: Arc<str>,
     own: Arc<Mutex<HashMap<Arc<str>, String>>>,
@@ -116,8 +116,9 @@ async fn write(
         }
         pipe.pexpire(&*own_key, ttl_ms as i64).ignore();
         pipe.zadd(&*nodes_key, &*own_key, now_ms()).ignore();
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        if let Err(e) = pipe.query_async::<()>(&mut connections.commands()).await {
             tracing::debug!(error = %e, "cluster: the subscription directory could not be written");
+            connections.failed();
         }
     }
 }
@@ -134,7 +135,8 @@ impl Directory for RedisDirectory {
     }
 
     fn list(&self) -> ListFuture {
-        let mut conn = self.conn.clone();
+        let connections = self.connections.clone();
+        let mut conn = connections.commands();
         let nodes_key = self.nodes_key.clone();
         let prefix = self.prefix.clone();
         let timeout = self.timeout;
@@ -158,6 +160,7 @@ impl Directory for RedisDirectory {
                 Ok(Ok(records)) => Some(records),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cluster: the subscription directory could not be read");
+                    connections.failed();
                     None
                 }
                 Err(_) => None,

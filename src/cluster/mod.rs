@@ -11,6 +11,7 @@
 //! forget the ones the stream no longer holds. One stream gives one total order over every
 //! topic, which keeps a multi-topic subscription's cursor a single position.
 
+mod connection;
 mod consumer;
 mod directory;
 mod entry;
@@ -21,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use redis::{aio::ConnectionManager, Client, Script, Value};
+use redis::{Script, Value};
 use tokio::task::AbortHandle;
 
 use crate::{
@@ -31,6 +32,7 @@ use crate::{
         ReadFuture, Router, Wants,
     },
 };
+use connection::Connections;
 use consumer::consume;
 pub use directory::{RedisDirectory, RECORD_TTL};
 use entry::{cursor_of, entries, generated_id};
@@ -54,7 +56,8 @@ pub struct ClusterError {
 
 /// The shared log on Redis Streams.
 pub struct RedisLog {
-    conn: ConnectionManager,
+    connections: Arc<Connections>,
+    wait_replicas: u32,
     prefix: String,
     keys: Arc<Keys>,
     max_len: usize,
@@ -62,6 +65,8 @@ pub struct RedisLog {
     script: Arc<Script>,
     state: Arc<Mutex<Shared>>,
     consumer: AbortHandle,
+    /// Follows a Sentinel failover; none without Sentinel.
+    watcher: Option<AbortHandle>,
 }
 
 #[derive(Debug)]
@@ -100,15 +105,7 @@ impl RedisLog {
             url: url.clone(),
             source,
         };
-        let client = client(config).map_err(fail)?;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout));
-        let connect = ConnectionManager::new_with_config(client.clone(), manager_config);
-        let mut conn = tokio::time::timeout(config.timeout, connect)
-            .await
-            .map_err(|_| fail(timeout_error()))?
-            .map_err(fail)?;
+        let (connections, watcher) = Connections::open(config).await.map_err(fail)?;
         let prefix = &config.key_prefix;
         let keys = Arc::new(Keys {
             stream: format!("{prefix}:log"),
@@ -121,7 +118,7 @@ impl RedisLog {
             .arg("-")
             .arg("COUNT")
             .arg(1)
-            .query_async(&mut conn)
+            .query_async(&mut connections.commands())
             .await
             .map_err(fail)?;
         let tail = entries(&last).last().map(|e| e.cursor);
@@ -132,15 +129,8 @@ impl RedisLog {
             tail,
             ..Shared::default()
         }));
-        // A blocking XREAD holds its connection: the consumer has one of its own.
-        let consumer_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(BLOCK + config.timeout));
-        let consumer_conn = ConnectionManager::new_with_config(client, consumer_config)
-            .await
-            .map_err(fail)?;
         let consumer = tokio::spawn(consume(
-            consumer_conn,
+            connections.clone(),
             keys.clone(),
             tail,
             router,
@@ -148,9 +138,11 @@ impl RedisLog {
             config.node_name.clone(),
         ))
         .abort_handle();
+        let watcher = watcher.map(|watch| tokio::spawn(watch).abort_handle());
         tracing::info!(node = %config.node_name, stream = %keys.stream, "cluster: shared log on Redis");
         Ok(Self {
-            conn,
+            connections,
+            wait_replicas: config.wait_replicas,
             prefix: prefix.clone(),
             keys,
             max_len: config.history_max_events,
@@ -158,6 +150,7 @@ impl RedisLog {
             script: Arc::new(Script::new(include_str!("append.lua"))),
             state,
             consumer,
+            watcher,
         })
     }
 }
@@ -166,43 +159,50 @@ impl RedisLog {
     /// The cluster's directory of records (the Mercure subscriptions of every node), on
     /// this log's connection.
     pub fn directory(&self) -> RedisDirectory {
-        RedisDirectory::start(self.conn.clone(), &self.prefix, self.timeout)
+        RedisDirectory::start(self.connections.clone(), &self.prefix, self.timeout)
     }
 }
 
 impl Drop for RedisLog {
     fn drop(&mut self) {
         self.consumer.abort();
+        if let Some(watcher) = &self.watcher {
+            watcher.abort();
+        }
     }
 }
 
-/// The client for `config`: its URL, with the password file's secret, and for `rediss://`
-/// the configured CA (else the system roots).
-fn client(config: &ClusterConfig) -> redis::RedisResult<Client> {
-    use redis::IntoConnectionInfo;
-
-    let mut info = config.redis_url.as_str().into_connection_info()?;
-    if let Some(password) = &config.password {
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_password(password.expose());
-        info = info.set_redis_settings(settings);
+/// Waits (Redis `WAIT`, on the connection that wrote) until `replicas` replicas hold every
+/// write made so far on `conn`, or the deadline. Short of it, the publish is a `503`: the
+/// event is in the log, but a failover could lose it, so it is not acknowledged.
+async fn replicated(
+    conn: &mut redis::aio::ConnectionManager,
+    replicas: u32,
+    deadline: tokio::time::Instant,
+) -> Result<(), PublishError> {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let mut wait = redis::cmd("WAIT");
+    wait.arg(replicas).arg(left.as_millis().max(1) as u64);
+    let wait = wait.query_async::<u32>(conn);
+    match tokio::time::timeout(left + BLOCK, wait).await {
+        Ok(Ok(acked)) if acked >= replicas => Ok(()),
+        Ok(Ok(acked)) => {
+            tracing::warn!(
+                acked,
+                wanted = replicas,
+                "cluster: too few replicas hold the event in time"
+            );
+            Err(PublishError::Unavailable)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cluster: waiting for the replicas failed");
+            Err(PublishError::Unavailable)
+        }
+        Err(_) => {
+            tracing::warn!("cluster: the master did not answer WAIT in time");
+            Err(PublishError::Unavailable)
+        }
     }
-    match &config.ca_pem {
-        Some(pem) => Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.clone()),
-            },
-        ),
-        None => Client::open(info),
-    }
-}
-
-fn timeout_error() -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
 }
 
 fn lock(state: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -211,13 +211,16 @@ fn lock(state: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 impl Log for RedisLog {
     fn append(&self, event: NewEvent) -> AppendFuture {
-        let mut conn = self.conn.clone();
+        let connections = self.connections.clone();
+        let mut conn = connections.appends();
+        let wait_replicas = self.wait_replicas;
         let script = self.script.clone();
         let keys = self.keys.clone();
         let max_len = self.max_len;
         let timeout = self.timeout;
         let state = self.state.clone();
         Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
             let added = match &event.id {
                 // The common case needs no id bookkeeping: one XADD, not a script (the
                 // script costs Redis several times the CPU of the XADD it runs).
@@ -262,10 +265,12 @@ impl Log for RedisLog {
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cluster: appending to the shared log failed");
+                    connections.failed();
                     return Err(PublishError::Unavailable);
                 }
                 Err(_) => {
                     tracing::warn!(?timeout, "cluster: the shared log did not answer in time");
+                    connections.failed();
                     return Err(PublishError::Unavailable);
                 }
             };
@@ -278,6 +283,9 @@ impl Log for RedisLog {
                 if Some(cursor) > shared.tail {
                     shared.tail = Some(cursor);
                 }
+            }
+            if wait_replicas > 0 {
+                replicated(&mut conn, wait_replicas, deadline).await?;
             }
             let id = match event.id {
                 Some(id) => Arc::from(id),
@@ -292,7 +300,8 @@ impl Log for RedisLog {
     }
 
     fn read(&self, after: Option<Cursor>, until: Cursor, max: usize, wants: &Wants) -> ReadFuture {
-        let mut conn = self.conn.clone();
+        let connections = self.connections.clone();
+        let mut conn = connections.commands();
         let keys = self.keys.clone();
         let wants = wants.clone();
         let timeout = self.timeout;
@@ -303,10 +312,12 @@ impl Log for RedisLog {
                 Ok(Ok(read)) => read,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cluster: replay from the shared log failed");
+                    connections.failed();
                     unreadable(after)
                 }
                 Err(_) => {
                     tracing::warn!(?timeout, "cluster: replay from the shared log timed out");
+                    connections.failed();
                     unreadable(after)
                 }
             }
@@ -314,7 +325,8 @@ impl Log for RedisLog {
     }
 
     fn lookup(&self, id: &str) -> LookupFuture {
-        let mut conn = self.conn.clone();
+        let connections = self.connections.clone();
+        let mut conn = connections.commands();
         let keys = self.keys.clone();
         let id = id.to_owned();
         let timeout = self.timeout;
@@ -346,9 +358,13 @@ impl Log for RedisLog {
                 Ok(Ok(found)) => found,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cluster: looking up an id failed");
+                    connections.failed();
                     None
                 }
-                Err(_) => None,
+                Err(_) => {
+                    connections.failed();
+                    None
+                }
             }
         })
     }

@@ -13,8 +13,19 @@ use super::{invalid, secs, ConfigError};
 #[serde(default, deny_unknown_fields)]
 pub struct RawCluster {
     /// `redis://host:port/db` of the shared log, or `rediss://` for TLS (a user name may
-    /// come with it: `redis://name@host:port/db`); unset: no cluster (the default).
+    /// come with it: `redis://name@host:port/db`); unset: no cluster (the default). With
+    /// `sentinels`, the host is the name the Sentinels know the master by
+    /// (`redis://mymaster/0`), as redis-rb and Sidekiq write it.
     pub redis_url: Option<String>,
+    /// `host:port` of Redis Sentinels that watch the master: the node asks them where the
+    /// master is, and follows it when they fail over. Empty: `redis_url` names the server.
+    pub sentinels: Vec<String>,
+    /// A file holding the Sentinels' own password (`requirepass` in `sentinel.conf`), if any.
+    pub sentinel_password_file: Option<PathBuf>,
+    /// Replicas that must hold an event before its publisher gets `200` (Redis `WAIT`), so
+    /// that a failover to a replica loses no acknowledged event. Default 0: the master's
+    /// answer is enough.
+    pub wait_replicas: u32,
     /// PEM CA certificates trusted for a `rediss://` server, instead of the system roots.
     pub ca_file: Option<PathBuf>,
     /// A file holding the Redis password (trailing newline ignored): a secret stays out of
@@ -37,6 +48,9 @@ impl Default for RawCluster {
     fn default() -> Self {
         Self {
             redis_url: None,
+            sentinels: Vec::new(),
+            sentinel_password_file: None,
+            wait_replicas: 0,
             ca_file: None,
             password_file: None,
             key_prefix: "ssegate".into(),
@@ -50,8 +64,12 @@ impl Default for RawCluster {
 /// Validated `[cluster]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// The Redis URL.
+    /// The Redis URL (with `sentinel`, its host is the master's name).
     pub redis_url: Url,
+    /// The Sentinels that name the master, if the deployment has them.
+    pub sentinel: Option<SentinelConfig>,
+    /// Replicas that must acknowledge an append (`WAIT`); 0: none.
+    pub wait_replicas: u32,
     /// The CA certificates (PEM) trusted for `rediss://`, read at validation.
     pub ca_pem: Option<Vec<u8>>,
     /// The Redis password, read at validation.
@@ -64,6 +82,17 @@ pub struct ClusterConfig {
     pub history_max_events: usize,
     /// Redis deadline.
     pub timeout: Duration,
+}
+
+/// Redis Sentinel: where to ask for the master, and which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The Sentinels' addresses.
+    pub addresses: Vec<(String, u16)>,
+    /// The master's name (`sentinel monitor <name> ...`).
+    pub master: String,
+    /// The Sentinels' password, read at validation.
+    pub password: Option<Secret>,
 }
 
 /// A secret that never shows in logs or debug output.
@@ -98,6 +127,7 @@ impl RawCluster {
                 format!("{text:?}: expected redis://host:port/db or rediss://host:port/db"),
             );
         }
+        let sentinel = sentinel(&redis_url, self.sentinels, self.sentinel_password_file)?;
         if redis_url.password().is_some() {
             return invalid(
                 "cluster.redis_url",
@@ -116,22 +146,7 @@ impl RawCluster {
             })?),
             None => None,
         };
-        let password = match self.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).or_else(|e| {
-                    invalid(
-                        "cluster.password_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                let password = text.trim_end_matches(['\r', '\n']);
-                if password.is_empty() {
-                    return invalid("cluster.password_file", "is empty");
-                }
-                Some(Secret(password.to_owned()))
-            }
-            None => None,
-        };
+        let password = read_secret("cluster.password_file", self.password_file)?;
         if self.key_prefix.is_empty() || self.key_prefix.contains(char::is_whitespace) {
             return invalid("cluster.key_prefix", "must be non-empty, without spaces");
         }
@@ -152,6 +167,8 @@ impl RawCluster {
         };
         Ok(Some(ClusterConfig {
             redis_url,
+            sentinel,
+            wait_replicas: self.wait_replicas,
             ca_pem,
             password,
             key_prefix: self.key_prefix,
@@ -160,6 +177,66 @@ impl RawCluster {
             timeout: secs("cluster.timeout_secs", self.timeout_secs)?,
         }))
     }
+}
+
+/// The Sentinel settings, if `addresses` names any: the URL's host is then the master's
+/// name, and cannot carry a port.
+fn sentinel(
+    url: &Url,
+    addresses: Vec<String>,
+    password_file: Option<PathBuf>,
+) -> Result<Option<SentinelConfig>, ConfigError> {
+    if addresses.is_empty() {
+        if password_file.is_some() {
+            return invalid("cluster.sentinel_password_file", "needs cluster.sentinels");
+        }
+        return Ok(None);
+    }
+    let master = url.host_str().unwrap_or_default().to_owned();
+    if url.port().is_some() {
+        return invalid(
+            "cluster.redis_url",
+            format!(
+                "with cluster.sentinels, the host is the master's name and has no port \
+                 (redis://{master}/0)"
+            ),
+        );
+    }
+    let addresses = addresses
+        .iter()
+        .map(|address| {
+            let parsed = address
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
+                .filter(|(host, port): &(&str, u16)| !host.is_empty() && *port != 0);
+            match parsed {
+                Some((host, port)) => Ok((host.to_owned(), port)),
+                None => invalid(
+                    "cluster.sentinels",
+                    format!("{address:?}: expected host:port, such as 10.0.0.1:26379"),
+                ),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SentinelConfig {
+        addresses,
+        master,
+        password: read_secret("cluster.sentinel_password_file", password_file)?,
+    }))
+}
+
+/// The secret in the file at `path` (trailing newline ignored), named `key` in errors.
+fn read_secret(key: &str, path: Option<PathBuf>) -> Result<Option<Secret>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .or_else(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return invalid(key, "is empty");
+    }
+    Ok(Some(Secret(secret.to_owned())))
 }
 
 #[cfg(test)]
@@ -215,6 +292,47 @@ mod tests {
             };
             let error = validate(raw).unwrap_err().to_string();
             assert!(error.contains(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn sentinels_name_the_master_by_the_url_host() {
+        let raw = RawCluster {
+            redis_url: Some("rediss://ssegate@mymaster/2".into()),
+            sentinels: vec!["10.0.0.1:26379".into(), "[::1]:26380".into()],
+            wait_replicas: 1,
+            node_name: Some("a".into()),
+            ..RawCluster::default()
+        };
+        let config = validate(raw).unwrap().unwrap();
+        let sentinel = config.sentinel.unwrap();
+        assert_eq!(sentinel.master, "mymaster");
+        assert_eq!(
+            sentinel.addresses,
+            [("10.0.0.1".to_owned(), 26379), ("::1".to_owned(), 26380)]
+        );
+        assert_eq!(config.wait_replicas, 1);
+    }
+
+    #[test]
+    fn bad_sentinel_settings_are_named() {
+        let cases = [
+            (
+                "redis://mymaster:6379/0",
+                "10.0.0.1:26379",
+                "cluster.redis_url",
+            ),
+            ("redis://mymaster/0", "10.0.0.1", "cluster.sentinels"),
+            ("redis://mymaster/0", ":26379", "cluster.sentinels"),
+        ];
+        for (url, sentinel, key) in cases {
+            let raw = RawCluster {
+                redis_url: Some(url.into()),
+                sentinels: vec![sentinel.into()],
+                ..RawCluster::default()
+            };
+            let error = validate(raw).unwrap_err().to_string();
+            assert!(error.contains(key), "{url} {sentinel}: {error}");
         }
     }
 }

@@ -20,7 +20,7 @@ use std::{
 
 use serde::Deserialize;
 
-pub use cluster::{ClusterConfig, RawCluster};
+pub use cluster::{ClusterConfig, RawCluster, SentinelConfig};
 pub use hub::{HubConfig, RawHub};
 pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
 use publish_auth::publish_auth;

@@ -13,6 +13,7 @@ mod cli;
 mod cli_publish_auth;
 mod cluster;
 mod cluster_faults;
+mod cluster_sentinel;
 mod deploy;
 mod gateway;
 mod heartbeat;

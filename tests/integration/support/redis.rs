@@ -87,6 +87,67 @@ impl RedisServer {
         server
     }
 
+    /// Starts a replica of `master`, and waits until it holds the master's data.
+    pub async fn start_replica_of(master: &RedisServer) -> Self {
+        let (port, dir) = (free_port(), tempfile::tempdir().unwrap());
+        let master_port = master.port.to_string();
+        let child = spawn(
+            &dir,
+            &[
+                "--port",
+                &port.to_string(),
+                "--appendonly",
+                "no",
+                "--replicaof",
+                "127.0.0.1",
+                &master_port,
+            ],
+        );
+        let replica = Self {
+            port,
+            child,
+            dir,
+            persistent: false,
+        };
+        replica.wait_until_ready().await;
+        // Linked is not enough: after a diskless sync the master streams writes only once
+        // the replica's first acknowledgement came (within a second). Wait until a write
+        // made now has reached it.
+        let probe = format!("test:replica-synced:{port}");
+        let () = redis::cmd("SET")
+            .arg(&probe)
+            .arg(1)
+            .query_async(&mut master.connect().await)
+            .await
+            .unwrap();
+        let mut conn = replica.connect().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let synced: Option<u32> = redis::cmd("GET")
+                .arg(&probe)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(None);
+            if synced.is_some() {
+                return replica;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the replica on {port} never synced"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A client connection, for the test's own commands.
+    pub async fn connect(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
     /// Kills it (SIGKILL) and starts it again on the same port and directory.
     pub async fn restart(self) -> Self {
         let mut this = self;
@@ -158,6 +219,127 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Sentinel (`redis-server --sentinel`) alone watching one master as `mymaster`:
+/// with a quorum of one it fails over by itself, half a second after the master stops
+/// answering.
+pub struct Sentinel {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    /// The name it knows the master by.
+    pub const MASTER: &str = "mymaster";
+
+    /// Starts one watching `master`, whose replicas must already be connected (a Sentinel
+    /// learns them from the master at once, then only every ten seconds), and waits until it
+    /// knows every one of `replicas` as healthy.
+    pub async fn start(master: &RedisServer, replicas: usize) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {name} 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds {name} 1500\n\
+                 sentinel failover-timeout {name} 5000\n",
+                dir = dir.path().display(),
+                name = Self::MASTER,
+                master = master.port,
+            ),
+        )
+        .unwrap();
+        assert!(
+            std::path::Path::new(REDIS_SERVER).exists(),
+            "{REDIS_SERVER} is missing: run scripts/test, which installs redis-server"
+        );
+        let child = Command::new(REDIS_SERVER)
+            .arg(&config)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel starts");
+        let sentinel = Self {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let healthy = match sentinel.replicas().await {
+                Ok(list) => {
+                    list.len() == replicas
+                        && list.iter().all(|r| {
+                            r.get("flags").map(String::as_str) == Some("slave")
+                                && r.get("master-link-status").map(String::as_str) == Some("ok")
+                        })
+                }
+                Err(_) => false,
+            };
+            if healthy {
+                return sentinel;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Sentinel on {port} never saw {replicas} healthy replicas"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `host:port`, for `cluster.sentinels`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    async fn connect(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    async fn replicas(&self) -> redis::RedisResult<Vec<std::collections::HashMap<String, String>>> {
+        redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg(Self::MASTER)
+            .query_async(&mut self.connect().await?)
+            .await
+    }
+
+    /// The port of the server it calls the master now.
+    pub async fn master_port(&self) -> u16 {
+        let (_, port): (String, u16) = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(Self::MASTER)
+            .query_async(&mut self.connect().await.unwrap())
+            .await
+            .unwrap();
+        port
+    }
+
+    /// Makes it fail over now, the master alive (`SENTINEL FAILOVER`): the master becomes a
+    /// replica and a replica the master.
+    pub async fn fail_over(&self) {
+        let () = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(Self::MASTER)
+            .query_async(&mut self.connect().await.unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `redis-server` on loopback, keeping its files in `dir`, with no snapshots, and `args`.
 fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> Child {
     assert!(
@@ -172,6 +354,9 @@ fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> Child {
             "",
             "--protected-mode",
             "no",
+            // A replica syncs at once, not after Redis's usual 5 s wait for more of them.
+            "--repl-diskless-sync-delay",
+            "0",
         ])
         .args(args)
         .arg("--dir")

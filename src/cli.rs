@@ -417,7 +417,9 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
     tracing::info!(fd_limit, "starting ssegate {}", env!("CARGO_PKG_VERSION"));
     runtime()?.block_on(async move {
         let server = Server::bind(config).await?;
+        let reloads = tokio::spawn(reload_on_sighup(server.certificates().clone()));
         server.run(shutdown_signal()).await;
+        reloads.abort();
         Ok(())
     })
 }
@@ -436,6 +438,31 @@ pub fn init_tracing(log: &LogConfig) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Reloads the certificates at each SIGHUP (systemd's `ExecReload`), for as long as it runs.
+async fn reload_on_sighup(certificates: std::sync::Arc<ssegate::tls::CertStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: certificates reload only when their files change");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let certificates = certificates.clone();
+            // Reading and parsing files blocks: keep it off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || {
+                ssegate::tls::log_reload(&certificates, "SIGHUP")
+            })
+            .await;
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 /// Completes on SIGINT or SIGTERM.

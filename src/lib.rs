@@ -9,7 +9,7 @@
 //! - Edge: [`server`] (listeners, accept loop, connection limit, the assembly of every
 //!   part), [`conn`] (one connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2
 //!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`proxy_protocol`],
-//!   [`tls`] (rustls with ALPN), [`certs`] (the local CA and server certificate).
+//!   [`tls`] (rustls with ALPN; certificates by server name, reloaded from their files), [`certs`] (the local CA and server certificate).
 //! - [`router`]: `/healthz` and which front door serves a path.
 //! - Front doors: [`native`] (the `/events` API and who may publish on it), [`mercure`]
 //!   (the Mercure protocol hub), [`gateway`] (upstream routes, streaming proxy, SSE relay and

@@ -27,7 +27,7 @@ use crate::{
     auth::{KeyError, PublishAuthority},
     certs,
     cluster::{ClusterError, RedisLog},
-    config::{Config, TlsSource},
+    config::{CertificateFiles, Config, TlsConfig, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
     hub::{Directory, Hub, Router},
@@ -35,7 +35,7 @@ use crate::{
     native::{NativeApi, NativeConfig, PublishGuard},
     router::App,
     shutdown::Drain,
-    tls,
+    tls::{self, CertStore},
 };
 
 /// File descriptors the process asks for at start (the hard limit may cap it).
@@ -53,6 +53,9 @@ pub enum ServerError {
     /// The certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// rustls refused the TLS settings.
+    #[error("cannot set up TLS")]
+    TlsSetup(#[source] rustls::Error),
     /// A gateway route's upstream client cannot be built.
     #[error(transparent)]
     Gateway(#[from] ClientBuildError),
@@ -72,12 +75,47 @@ pub enum ServerError {
     },
 }
 
+/// The listener's certificates: the default one (the configured files, or the local
+/// certificate, generated when missing) and those chosen by server name.
+fn load_certificates(config: &TlsConfig) -> Result<CertStore, ServerError> {
+    let default = match &config.default {
+        TlsSource::Files { cert, key } => CertificateFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            hosts: Vec::new(),
+        },
+        TlsSource::Local { dir, hosts } => {
+            let local = certs::ensure_local_certs(dir, hosts)?;
+            if local.ca_created || local.server_issued {
+                tracing::info!(
+                    ca = %local.paths.ca_cert.display(),
+                    cert = %local.paths.server_cert.display(),
+                    "generated local certificates; trust the CA to avoid browser warnings (`ssegate cert` prints how)"
+                );
+            }
+            tracing::info!(
+                ca = %local.paths.ca_cert.display(),
+                cert = %local.paths.server_cert.display(),
+                key = %local.paths.server_key.display(),
+                "using local certificate"
+            );
+            CertificateFiles {
+                cert: local.paths.server_cert,
+                key: local.paths.server_key,
+                hosts: Vec::new(),
+            }
+        }
+    };
+    Ok(CertStore::load(default, &config.certificates)?)
+}
+
 /// A server whose listeners are bound: ready to [`run`](Server::run).
 pub struct Server {
     gateway: Arc<Gateway>,
     tls_listener: TcpListener,
     plaintext_listener: Option<TcpListener>,
     acceptor: TlsAcceptor,
+    certificates: Arc<CertStore>,
     hub: Arc<Hub>,
     mercure: Option<Arc<Mercure>>,
     config: Config,
@@ -95,26 +133,8 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Loads (or generates) the certificate and binds the listeners.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
-        let tls_config = match &config.tls {
-            TlsSource::Files { cert, key } => tls::server_config(cert, key)?,
-            TlsSource::Local { dir, hosts } => {
-                let local = certs::ensure_local_certs(dir, hosts)?;
-                if local.ca_created || local.server_issued {
-                    tracing::info!(
-                        ca = %local.paths.ca_cert.display(),
-                        cert = %local.paths.server_cert.display(),
-                        "generated local certificates; trust the CA to avoid browser warnings (`ssegate cert` prints how)"
-                    );
-                }
-                tracing::info!(
-                    ca = %local.paths.ca_cert.display(),
-                    cert = %local.paths.server_cert.display(),
-                    key = %local.paths.server_key.display(),
-                    "using local certificate"
-                );
-                tls::server_config(&local.paths.server_cert, &local.paths.server_key)?
-            }
-        };
+        let certificates = Arc::new(load_certificates(&config.tls)?);
+        let tls_config = tls::server_config(certificates.clone()).map_err(ServerError::TlsSetup)?;
         let gateway = Arc::new(Gateway::new(
             config.routes.clone(),
             config.heartbeat_interval,
@@ -154,6 +174,7 @@ impl Server {
             tls_listener,
             plaintext_listener,
             acceptor: TlsAcceptor::from(tls_config),
+            certificates,
             hub,
             mercure,
             config,
@@ -179,6 +200,12 @@ impl Server {
         &self.hub
     }
 
+    /// The certificates the TLS listener serves: [`CertStore::reload`] (or
+    /// [`tls::log_reload`]) swaps in new files for new connections, as SIGHUP does.
+    pub fn certificates(&self) -> &Arc<CertStore> {
+        &self.certificates
+    }
+
     /// Serves until `shutdown` completes, then drains: stops accepting, sends GOAWAY (or
     /// closes idle HTTP/1.1 connections), ends every event stream so clients reconnect
     /// elsewhere, and waits for connections to close, at most the configured
@@ -189,6 +216,7 @@ impl Server {
             tls_listener,
             plaintext_listener,
             acceptor,
+            certificates,
             hub,
             mercure,
             config,
@@ -238,6 +266,10 @@ impl Server {
             permits.clone(),
             config.server.max_connections,
         ));
+        let certificate_watch = config
+            .tls
+            .watch_interval
+            .map(|interval| tokio::spawn(tls::watch(certificates, interval)));
         loop {
             let permit = tokio::select! {
                 () = &mut shutdown => break,
@@ -275,6 +307,9 @@ impl Server {
         drop(tls_listener);
         drop(plaintext_listener);
         summary.abort();
+        if let Some(task) = certificate_watch {
+            task.abort();
+        }
         for task in key_refresh {
             task.abort();
         }

@@ -10,6 +10,7 @@ mod hub;
 pub mod mercure;
 mod publish_auth;
 mod route;
+mod tls;
 mod values;
 
 use std::{
@@ -26,6 +27,7 @@ pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
 use publish_auth::publish_auth;
 pub use publish_auth::{PublishAuthConfig, PublishAuthMode};
 pub use route::{RawRoute, RouteConfig, UpstreamProto, DEFAULT_FANOUT_VARY};
+pub use tls::{CertificateFiles, RawCertificate, RawTls, TlsConfig, TlsSource};
 use values::{at_least, coalesce_window, parse_addr, positive, window};
 pub use values::{invalid, secs};
 
@@ -151,22 +153,6 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
 }
 
-/// `[tls]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawTls {
-    /// PEM certificate chain (leaf first). With `key`; when both are unset, a local CA and
-    /// a server certificate are generated in `cert_dir`.
-    pub cert: Option<PathBuf>,
-    /// PEM private key of `cert`.
-    pub key: Option<PathBuf>,
-    /// Directory of the generated local CA and server certificate. Default `certs`.
-    pub cert_dir: PathBuf,
-    /// Host names and IP addresses the generated certificate covers.
-    /// Default `localhost`, `127.0.0.1`, `::1`.
-    pub hosts: Vec<String>,
-}
-
 /// `[http2]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -223,17 +209,6 @@ impl Default for RawServer {
     }
 }
 
-impl Default for RawTls {
-    fn default() -> Self {
-        Self {
-            cert: None,
-            key: None,
-            cert_dir: PathBuf::from(DEFAULT_CERT_DIR),
-            hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
-        }
-    }
-}
-
 impl Default for RawHttp2 {
     fn default() -> Self {
         Self {
@@ -263,7 +238,7 @@ pub struct Config {
     /// Listeners, limits and timeouts.
     pub server: ServerConfig,
     /// Where the certificate comes from.
-    pub tls: TlsSource,
+    pub tls: TlsConfig,
     /// HTTP/2 settings.
     pub http2: Http2Config,
     /// Hub settings.
@@ -315,25 +290,6 @@ pub struct ServerConfig {
     pub plaintext_proxy_protocol: bool,
     /// Peers whose forwarding headers are trusted.
     pub trusted_proxies: TrustedProxies,
-}
-
-/// Where the server certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsSource {
-    /// PEM files from elsewhere (e.g. ACME).
-    Files {
-        /// Certificate chain.
-        cert: PathBuf,
-        /// Private key.
-        key: PathBuf,
-    },
-    /// The local CA and server certificate in `dir`, generated when missing.
-    Local {
-        /// Certificate directory.
-        dir: PathBuf,
-        /// Covered hosts.
-        hosts: Vec<String>,
-    },
 }
 
 /// Validated `[http2]`.
@@ -423,20 +379,7 @@ impl RawConfig {
             trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)
                 .or_else(|e| invalid("server.trusted_proxies", e.to_string()))?,
         };
-        let tls = match (self.tls.cert, self.tls.key) {
-            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
-            (None, None) => {
-                if self.tls.hosts.is_empty() {
-                    return invalid("tls.hosts", "at least one host is needed");
-                }
-                TlsSource::Local {
-                    dir: self.tls.cert_dir,
-                    hosts: self.tls.hosts,
-                }
-            }
-            (Some(_), None) => return invalid("tls.key", "`tls.cert` is set but not `tls.key`"),
-            (None, Some(_)) => return invalid("tls.cert", "`tls.key` is set but not `tls.cert`"),
-        };
+        let tls = self.tls.validate()?;
         let h = self.http2;
         let http2 = Http2Config {
             max_concurrent_streams: positive(

@@ -6,7 +6,7 @@ fn defaults_are_valid() {
     assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
     assert!(config.http2.max_concurrent_streams >= 256);
     assert_eq!(config.heartbeat_interval, Duration::from_secs(15));
-    assert!(matches!(config.tls, TlsSource::Local { .. }));
+    assert!(matches!(config.tls.default, TlsSource::Local { .. }));
 }
 
 #[test]

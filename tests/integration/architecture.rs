@@ -23,6 +23,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("gateway", &["sse", "http", "config"]),
     ("cluster", &["hub", "sse", "config"]),
     ("demo", &[]),
+    ("tls", &["config"]),
     (
         "router",
         &["native", "mercure", "gateway", "demo", "hub", "http"],

@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod bad_input;
 mod browser;
+mod certificates;
 mod cli;
 mod cli_publish_auth;
 mod cluster;

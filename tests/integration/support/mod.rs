@@ -6,6 +6,7 @@ pub mod browser;
 pub mod mercure;
 pub mod redis;
 pub mod starlette;
+pub mod test_ca;
 pub mod upstream;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

@@ -1,24 +1,17 @@
-//! TLS for the listener: loading a PEM certificate chain and key, checking that they belong
-//! together, and the rustls server configuration (TLS 1.2 and 1.3, ALPN `h2` then
-//! `http/1.1`).
-//!
-//! Imports nothing of the crate; the server builds the acceptor from it.
+//! Loading a PEM certificate chain and its key, checking that they belong together, and
+//! reading what the leaf says about itself (names, validity).
 
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::{Duration, SystemTime},
 };
 
 use rustls::{
     crypto::ring::default_provider,
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
-    ServerConfig,
+    sign::CertifiedKey,
 };
-
-/// ALPN protocol id of HTTP/2.
-pub const ALPN_H2: &[u8] = b"h2";
-/// ALPN protocol id of HTTP/1.1.
-pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 /// A certificate or key that cannot be used. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -61,24 +54,72 @@ pub enum TlsError {
     },
 }
 
-/// Builds the listener's rustls configuration from PEM files.
-pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// A certificate chain and key ready to serve, with what its leaf says.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The chain and the signing key.
+    pub key: Arc<CertifiedKey>,
+    /// The DNS names of the leaf's subject alternative names, lower case.
+    pub names: Vec<String>,
+    /// Start of the leaf's validity.
+    pub not_before: SystemTime,
+    /// End of the leaf's validity.
+    pub not_after: SystemTime,
+}
+
+/// Loads `cert_path` and `key_path` and checks that the key is the leaf's.
+pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<Loaded, TlsError> {
     let certs = load_certs(cert_path)?;
     let key = load_key(key_path)?;
-    let mismatch = |reason: String| TlsError::Mismatch {
+    let (names, not_before, not_after) =
+        describe(&certs[0]).map_err(|reason| TlsError::BadCertificate {
+            path: cert_path.to_owned(),
+            reason,
+        })?;
+    let provider = default_provider();
+    // `from_der` checks that the key's public half is the leaf certificate's.
+    let key = CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Mismatch {
         cert: cert_path.to_owned(),
         key: key_path.to_owned(),
-        reason,
+        reason: e.to_string(),
+    })?;
+    Ok(Loaded {
+        key: Arc::new(key),
+        names,
+        not_before,
+        not_after,
+    })
+}
+
+/// The leaf's DNS names and validity.
+fn describe(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTime, SystemTime), String> {
+    use x509_parser::{extensions::GeneralName, prelude::FromDer};
+
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(leaf)
+        .map_err(|e| format!("the leaf certificate cannot be parsed: {e}"))?;
+    let names = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => return Err(format!("its subject alternative names cannot be read: {e}")),
     };
-    let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| mismatch(e.to_string()))?
-        .with_no_client_auth()
-        // Checks that the key's public half is the leaf certificate's.
-        .with_single_cert(certs, key)
-        .map_err(|e| mismatch(e.to_string()))?;
-    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
-    Ok(Arc::new(config))
+    let time = |t: x509_parser::time::ASN1Time| {
+        let seconds = t.timestamp();
+        if seconds >= 0 {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(seconds.unsigned_abs())
+        } else {
+            SystemTime::UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs())
+        }
+    };
+    let validity = cert.validity();
+    Ok((names, time(validity.not_before), time(validity.not_after)))
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {

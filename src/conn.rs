@@ -39,7 +39,7 @@ use crate::{
     proxy_protocol::read_header,
     router::App,
     shutdown::{DrainWatch, Served},
-    tls::ALPN_H2,
+    tls::{ALPN_ACME_TLS, ALPN_H2},
 };
 
 /// Which listener a connection came from.
@@ -168,6 +168,12 @@ pub async fn serve(
                         return;
                     }
                 };
+                if tls.get_ref().1.alpn_protocol() == Some(ALPN_ACME_TLS) {
+                    // A CA validating tls-alpn-01: the handshake itself was the answer, and
+                    // RFC 8737 section 3 forbids anything after it.
+                    tracing::debug!("tls-alpn-01 validation handshake done");
+                    return;
+                }
                 let protocol = if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
                     HttpProtocol::Http2
                 } else {

@@ -9,7 +9,8 @@
 //! - Edge: [`server`] (listeners, accept loop, connection limit, the assembly of every
 //!   part), [`conn`] (one connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2
 //!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`proxy_protocol`],
-//!   [`tls`] (rustls with ALPN; certificates by server name, reloaded from their files), [`certs`] (the local CA and server certificate).
+//!   [`tls`] (rustls with ALPN; certificates by server name, reloaded from their files), [`certs`] (the local CA and server certificate), [`acme`]
+//!   (automatic HTTPS: certificates from an ACME CA, renewed).
 //! - [`router`]: `/healthz` and which front door serves a path.
 //! - Front doors: [`native`] (the `/events` API and who may publish on it), [`mercure`]
 //!   (the Mercure protocol hub), [`gateway`] (upstream routes, streaming proxy, SSE relay and
@@ -26,6 +27,7 @@
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`).
 
+pub mod acme;
 pub mod auth;
 pub mod certs;
 pub mod client;

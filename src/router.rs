@@ -6,6 +6,7 @@
 //! | route | method | what |
 //! | --- | --- | --- |
 //! | `/healthz` | GET, HEAD | liveness and hub counters (JSON) |
+//! | `/.well-known/acme-challenge/{token}` | GET | an ACME CA's http-01 validation (`[tls.acme]`) |
 //! | `/.well-known/mercure` (the Mercure hub URL's path) | GET, QUERY, POST, OPTIONS | Mercure subscription and publication |
 //! | `/.well-known/mercure/subscriptions[/...]` | GET | Mercure subscription API |
 //! | `/.well-known/oauth-protected-resource/.well-known/mercure` | GET | the hub's OAuth metadata |
@@ -26,7 +27,7 @@ use http_body::Body;
 
 use crate::{
     gateway::{request_host, Gateway},
-    http::{error, json, method_not_allowed, ResponseBody},
+    http::{error, json, method_not_allowed, Http01Challenges, ResponseBody},
     hub::Hub,
     mercure::Mercure,
     native::NativeApi,
@@ -40,6 +41,7 @@ pub struct App {
     mercure: Option<Arc<Mercure>>,
     gateway: Option<Arc<Gateway>>,
     demo: bool,
+    acme: Option<Arc<Http01Challenges>>,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
             mercure: None,
             gateway: None,
             demo: false,
+            acme: None,
         }
     }
 
@@ -78,6 +81,12 @@ impl App {
         self
     }
 
+    /// Answers an ACME CA's http-01 validations.
+    pub fn with_acme(mut self, challenges: Option<Arc<Http01Challenges>>) -> Self {
+        self.acme = challenges;
+        self
+    }
+
     /// Answers one request. Never fails: every error is a response.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
@@ -90,6 +99,9 @@ impl App {
                 Method::GET | Method::HEAD => self.health(),
                 _ => method_not_allowed("GET, HEAD"),
             };
+        }
+        if let Some(response) = self.acme.as_ref().and_then(|acme| acme.respond(path)) {
+            return response;
         }
         if let Some(mercure) = self.mercure.as_ref().filter(|m| m.serves(path)) {
             return mercure.handle(req).await;

@@ -24,12 +24,14 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
+    acme::{AcmeManager, AcmeStatus},
     auth::{KeyError, PublishAuthority},
     certs,
     cluster::{ClusterError, RedisLog},
     config::{CertificateFiles, Config, TlsConfig, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
+    http::Http01Challenges,
     hub::{Directory, Hub, Router},
     mercure::Mercure,
     native::{NativeApi, NativeConfig, PublishGuard},
@@ -116,6 +118,7 @@ pub struct Server {
     plaintext_listener: Option<TcpListener>,
     acceptor: TlsAcceptor,
     certificates: Arc<CertStore>,
+    acme: Option<(AcmeManager, Arc<Http01Challenges>)>,
     hub: Arc<Hub>,
     mercure: Option<Arc<Mercure>>,
     config: Config,
@@ -135,6 +138,11 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         let certificates = Arc::new(load_certificates(&config.tls)?);
         let tls_config = tls::server_config(certificates.clone()).map_err(ServerError::TlsSetup)?;
+        let acme = config.tls.acme.clone().map(|acme| {
+            let http01 = Arc::new(Http01Challenges::default());
+            let manager = AcmeManager::new(acme, certificates.clone(), http01.clone());
+            (manager, http01)
+        });
         let gateway = Arc::new(Gateway::new(
             config.routes.clone(),
             config.heartbeat_interval,
@@ -175,6 +183,7 @@ impl Server {
             plaintext_listener,
             acceptor: TlsAcceptor::from(tls_config),
             certificates,
+            acme,
             hub,
             mercure,
             config,
@@ -206,6 +215,11 @@ impl Server {
         &self.certificates
     }
 
+    /// What automatic HTTPS (`[tls.acme]`) has done, if it is configured.
+    pub fn acme_status(&self) -> Option<Arc<std::sync::Mutex<AcmeStatus>>> {
+        self.acme.as_ref().map(|(manager, _)| manager.status())
+    }
+
     /// Serves until `shutdown` completes, then drains: stops accepting, sends GOAWAY (or
     /// closes idle HTTP/1.1 connections), ends every event stream so clients reconnect
     /// elsewhere, and waits for connections to close, at most the configured
@@ -217,10 +231,12 @@ impl Server {
             plaintext_listener,
             acceptor,
             certificates,
+            acme,
             hub,
             mercure,
             config,
         } = self;
+        let (acme, http01) = acme.unzip();
         let publish_guard = PublishGuard::new(
             config.publish_requires_auth(),
             config.publish_auth.static_tokens.clone(),
@@ -245,7 +261,8 @@ impl Server {
             .with_native(native)
             .with_mercure(mercure)
             .with_gateway(Some(gateway.clone()))
-            .with_demo(config.demo);
+            .with_demo(config.demo)
+            .with_acme(http01);
         let drain = Drain::new();
         let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
@@ -266,6 +283,7 @@ impl Server {
             permits.clone(),
             config.server.max_connections,
         ));
+        let acme = acme.map(|manager| tokio::spawn(manager.run()));
         let certificate_watch = config
             .tls
             .watch_interval
@@ -307,7 +325,7 @@ impl Server {
         drop(tls_listener);
         drop(plaintext_listener);
         summary.abort();
-        if let Some(task) = certificate_watch {
+        for task in [certificate_watch, acme].into_iter().flatten() {
             task.abort();
         }
         for task in key_refresh {

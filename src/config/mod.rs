@@ -27,7 +27,10 @@ pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
 use publish_auth::publish_auth;
 pub use publish_auth::{PublishAuthConfig, PublishAuthMode};
 pub use route::{RawRoute, RouteConfig, UpstreamProto, DEFAULT_FANOUT_VARY};
-pub use tls::{CertificateFiles, RawCertificate, RawTls, TlsConfig, TlsSource};
+pub use tls::{
+    AcmeChallenge, AcmeConfig, CertificateFiles, RawAcme, RawCertificate, RawTls, TlsConfig,
+    TlsSource, LETS_ENCRYPT,
+};
 use values::{at_least, coalesce_window, parse_addr, positive, window};
 pub use values::{invalid, secs};
 
@@ -380,6 +383,16 @@ impl RawConfig {
                 .or_else(|e| invalid("server.trusted_proxies", e.to_string()))?,
         };
         let tls = self.tls.validate()?;
+        let http01 = tls
+            .acme
+            .as_ref()
+            .is_some_and(|a| a.challenge == AcmeChallenge::Http01);
+        if http01 && server.plaintext_listen.is_none() {
+            return invalid(
+                "tls.acme.challenge",
+                "http-01 is answered on the plaintext listener: set server.plaintext_listen (port 80)",
+            );
+        }
         let h = self.http2;
         let http2 = Http2Config {
             max_concurrent_streams: positive(

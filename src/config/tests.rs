@@ -46,6 +46,10 @@ fn bad_values_are_named() {
             "server.write_coalesce_ms",
         ),
         ("[tls]\ncert = \"a.pem\"", "tls.key"),
+        (
+            "[tls.acme]\ndomains = [\"example.com\"]\nchallenge = \"http-01\"",
+            "tls.acme.challenge",
+        ),
     ];
     for (toml, key) in cases {
         let err = RawConfig::from_toml(toml).unwrap().validate().unwrap_err();

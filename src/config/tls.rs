@@ -29,6 +29,83 @@ pub struct RawTls {
     /// changed pair is loaded once it has stayed the same for one more check. 0: only on
     /// SIGHUP. Default 2.
     pub watch_interval_secs: f64,
+    /// `[tls.acme]`: certificates obtained and renewed from an ACME CA (Let's Encrypt).
+    pub acme: Option<RawAcme>,
+}
+
+/// `[tls.acme]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAcme {
+    /// The names to get one certificate for (no wildcards: they need DNS-01).
+    pub domains: Vec<String>,
+    /// Contacts the CA may write to about the account (`admin@example.com` or `mailto:`).
+    pub contact: Vec<String>,
+    /// The CA's ACME directory. Default Let's Encrypt production; its staging directory is
+    /// `https://acme-staging-v02.api.letsencrypt.org/directory`.
+    pub directory_url: String,
+    /// PEM certificates trusted for the directory's HTTPS, instead of the system roots (a
+    /// private ACME server).
+    pub ca: Option<PathBuf>,
+    /// Where the account key and the certificates are kept (keys mode 0600). Default `acme`.
+    pub storage: PathBuf,
+    /// `tls-alpn-01` (default: answered on the TLS listener itself, which must be reachable
+    /// on port 443) or `http-01` (answered on the plaintext listener, port 80).
+    pub challenge: String,
+    /// Renew when fewer days than this are left. Default: a third of the certificate's
+    /// lifetime (30 days of Let's Encrypt's 90).
+    pub renew_before_days: Option<f64>,
+    /// Wait after a failed attempt, in seconds, doubling up to an hour (with jitter); also
+    /// the least time between two certificates. Default 60.
+    pub retry_secs: f64,
+}
+
+impl Default for RawAcme {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            contact: Vec::new(),
+            directory_url: LETS_ENCRYPT.into(),
+            ca: None,
+            storage: PathBuf::from("acme"),
+            challenge: "tls-alpn-01".into(),
+            renew_before_days: None,
+            retry_secs: 60.0,
+        }
+    }
+}
+
+/// Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// Validated `[tls.acme]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// The certificate's names.
+    pub domains: Vec<String>,
+    /// `mailto:` contacts.
+    pub contact: Vec<String>,
+    /// The directory URL.
+    pub directory_url: String,
+    /// The PEM CA certificate trusted for the directory (checked readable at validation).
+    pub ca: Option<PathBuf>,
+    /// Storage directory.
+    pub storage: PathBuf,
+    /// The challenge answered.
+    pub challenge: AcmeChallenge,
+    /// Renewal margin; `None`: a third of the lifetime.
+    pub renew_before: Option<Duration>,
+    /// First wait after a failure.
+    pub retry: Duration,
+}
+
+/// How the CA checks that this server answers for the domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// A handshake with ALPN `acme-tls/1` on the TLS listener (RFC 8737).
+    TlsAlpn01,
+    /// `GET /.well-known/acme-challenge/{token}` on the plaintext listener.
+    Http01,
 }
 
 /// One `[[tls.certificates]]` entry.
@@ -54,6 +131,7 @@ impl Default for RawTls {
             hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
             certificates: Vec::new(),
             watch_interval_secs: 2.0,
+            acme: None,
         }
     }
 }
@@ -68,6 +146,8 @@ pub struct TlsConfig {
     pub certificates: Vec<CertificateFiles>,
     /// How often files are checked for a change; `None`: only on SIGHUP.
     pub watch_interval: Option<Duration>,
+    /// Certificates from an ACME CA, if configured.
+    pub acme: Option<AcmeConfig>,
 }
 
 /// Where the default certificate comes from.
@@ -149,6 +229,96 @@ impl RawTls {
             default,
             certificates,
             watch_interval,
+            acme: self.acme.map(RawAcme::validate).transpose()?,
+        })
+    }
+}
+
+impl RawAcme {
+    fn validate(self) -> Result<AcmeConfig, ConfigError> {
+        if self.domains.is_empty() {
+            return invalid("tls.acme.domains", "at least one domain is needed");
+        }
+        let domains = self
+            .domains
+            .iter()
+            .map(|domain| {
+                let name = server_name_pattern(domain)
+                    .or_else(|reason| invalid("tls.acme.domains", reason))?;
+                if name.starts_with("*.") {
+                    return invalid(
+                        "tls.acme.domains",
+                        format!("{domain:?}: wildcards need the DNS-01 challenge, which ssegate does not answer"),
+                    );
+                }
+                Ok(name)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let contact = self
+            .contact
+            .iter()
+            .map(|c| {
+                let address = c.strip_prefix("mailto:").unwrap_or(c);
+                if !address.contains('@') || address.contains(char::is_whitespace) {
+                    return invalid(
+                        "tls.acme.contact",
+                        format!("{c:?} is not an e-mail address"),
+                    );
+                }
+                Ok(format!("mailto:{address}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match url::Url::parse(&self.directory_url) {
+            Ok(url) if url.scheme() == "https" => {}
+            _ => {
+                return invalid(
+                    "tls.acme.directory_url",
+                    format!("{:?} is not an https:// URL", self.directory_url),
+                )
+            }
+        }
+        if let Some(path) = &self.ca {
+            std::fs::read(path).or_else(|e| {
+                invalid(
+                    "tls.acme.ca",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+        }
+        let challenge = match self.challenge.as_str() {
+            "tls-alpn-01" => AcmeChallenge::TlsAlpn01,
+            "http-01" => AcmeChallenge::Http01,
+            other => {
+                return invalid(
+                    "tls.acme.challenge",
+                    format!("{other:?}: expected \"tls-alpn-01\" or \"http-01\""),
+                )
+            }
+        };
+        let renew_before = match self.renew_before_days {
+            None => None,
+            Some(days) if days.is_finite() && days > 0.0 => {
+                Some(Duration::from_secs_f64((days * 86_400.0).min(1e12)))
+            }
+            Some(days) => {
+                return invalid(
+                    "tls.acme.renew_before_days",
+                    format!("{days} is not a positive number of days"),
+                )
+            }
+        };
+        if !(self.retry_secs.is_finite() && self.retry_secs >= 0.1) {
+            return invalid("tls.acme.retry_secs", "must be at least 0.1 seconds");
+        }
+        Ok(AcmeConfig {
+            domains,
+            contact,
+            directory_url: self.directory_url,
+            ca: self.ca,
+            storage: self.storage,
+            challenge,
+            renew_before,
+            retry: Duration::from_secs_f64(self.retry_secs),
         })
     }
 }
@@ -236,5 +406,45 @@ mod tests {
         };
         let error = raw.validate().unwrap_err().to_string();
         assert!(error.contains("tls.watch_interval_secs"), "{error}");
+    }
+
+    #[test]
+    fn acme_settings_are_checked_and_named() {
+        let acme = |tweak: fn(&mut RawAcme)| {
+            let mut raw = RawAcme {
+                domains: vec!["example.com".into()],
+                ..RawAcme::default()
+            };
+            tweak(&mut raw);
+            RawTls {
+                acme: Some(raw),
+                ..RawTls::default()
+            }
+            .validate()
+        };
+        let config = acme(|a| a.contact = vec!["ops@example.com".into()]).unwrap();
+        let acme_config = config.acme.unwrap();
+        assert_eq!(acme_config.contact, ["mailto:ops@example.com"]);
+        assert_eq!(acme_config.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(acme_config.directory_url, LETS_ENCRYPT);
+        type Tweak = fn(&mut RawAcme);
+        let cases: [(Tweak, &str); 6] = [
+            (|a| a.domains.clear(), "tls.acme.domains"),
+            (
+                |a| a.domains = vec!["*.example.com".into()],
+                "tls.acme.domains",
+            ),
+            (|a| a.contact = vec!["nobody".into()], "tls.acme.contact"),
+            (
+                |a| a.directory_url = "http://ca.test/dir".into(),
+                "tls.acme.directory_url",
+            ),
+            (|a| a.challenge = "dns-01".into(), "tls.acme.challenge"),
+            (|a| a.ca = Some("/nonexistent/ca.pem".into()), "tls.acme.ca"),
+        ];
+        for (tweak, key) in cases {
+            let error = acme(tweak).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! native API, Mercure, the gateway and the connection driver can all depend on it without
 //! depending on each other.
 
+mod acme_challenge;
 mod body;
 mod conn_info;
 pub mod forwarded;
@@ -14,6 +15,7 @@ mod read;
 mod response;
 mod trusted_proxies;
 
+pub use acme_challenge::{Http01Challenges, ACME_CHALLENGE_PREFIX};
 pub use body::{BoxError, ResponseBody};
 pub use conn_info::{client_ip, ConnInfo};
 pub use read::read_text_body;

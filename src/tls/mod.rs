@@ -21,6 +21,8 @@ pub use watch::{log_reload, watch};
 pub const ALPN_H2: &[u8] = b"h2";
 /// ALPN protocol id of HTTP/1.1.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// ALPN protocol id of an ACME CA's tls-alpn-01 validation (RFC 8737).
+pub const ALPN_ACME_TLS: &[u8] = b"acme-tls/1";
 
 /// The listener's rustls configuration: every handshake asks `store` for its certificate,
 /// so a reload reaches the next handshake and leaves open connections as they are.
@@ -29,6 +31,11 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<ServerConfig>, rustls:
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(store);
-    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
+    // Last: only a client that offers nothing else (an ACME CA validating) gets it.
+    config.alpn_protocols = vec![
+        ALPN_H2.to_vec(),
+        ALPN_HTTP11.to_vec(),
+        ALPN_ACME_TLS.to_vec(),
+    ];
     Ok(Arc::new(config))
 }

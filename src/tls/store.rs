@@ -25,6 +25,10 @@ pub struct CertStore {
     /// Which entry answers clients no name chose one for.
     default: usize,
     table: RwLock<Arc<Table>>,
+    /// Certificates obtained at run time (ACME), by name: they win over the files.
+    managed: RwLock<HashMap<String, Arc<Loaded>>>,
+    /// tls-alpn-01 validation certificates, by name, served only to `acme-tls/1` clients.
+    challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
     /// One reload at a time (SIGHUP and the file watcher may ask together).
     reloading: Mutex<()>,
 }
@@ -94,6 +98,8 @@ impl CertStore {
             entries,
             default,
             table: RwLock::new(Arc::new(table)),
+            managed: RwLock::default(),
+            challenges: RwLock::default(),
             reloading: Mutex::new(()),
         })
     }
@@ -151,8 +157,44 @@ impl CertStore {
             .collect()
     }
 
+    /// Serves `certificate` to clients asking for any of `names`, ahead of the files (an
+    /// ACME certificate, issued or renewed).
+    pub fn set_managed(&self, names: &[String], certificate: Loaded) {
+        let certificate = Arc::new(certificate);
+        let mut managed = self.managed.write().unwrap_or_else(|e| e.into_inner());
+        for name in names {
+            managed.insert(name.to_ascii_lowercase(), certificate.clone());
+        }
+    }
+
+    /// The managed certificate serving `name`, if any.
+    pub fn managed(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.managed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Answers a tls-alpn-01 validation of `name` with `certificate` (`None` withdraws it).
+    pub fn set_challenge(&self, name: &str, certificate: Option<Arc<CertifiedKey>>) {
+        let mut challenges = self.challenges.write().unwrap_or_else(|e| e.into_inner());
+        match certificate {
+            Some(certificate) => challenges.insert(name.to_ascii_lowercase(), certificate),
+            None => challenges.remove(&name.to_ascii_lowercase()),
+        };
+    }
+
     /// The certificate for a client that asked for `server_name` (none: no SNI).
     pub fn choose(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
+        if let Some(name) = server_name {
+            let managed = self.managed.read().unwrap_or_else(|e| e.into_inner());
+            if !managed.is_empty() {
+                if let Some(found) = managed.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
+                    return found.key.clone();
+                }
+            }
+        }
         let table = self.table();
         let index = server_name
             .map(|name| name.trim_end_matches('.').to_ascii_lowercase())
@@ -173,6 +215,19 @@ impl CertStore {
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = client_hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == super::ALPN_ACME_TLS));
+        if validating {
+            // RFC 8737: the validation certificate for the name, or no handshake at all.
+            let name = client_hello.server_name()?.to_ascii_lowercase();
+            return self
+                .challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&name)
+                .cloned();
+        }
         Some(self.choose(client_hello.server_name()))
     }
 }

@@ -24,6 +24,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("cluster", &["hub", "sse", "config"]),
     ("demo", &[]),
     ("tls", &["config"]),
+    ("acme", &["tls", "http", "config"]),
     (
         "router",
         &["native", "mercure", "gateway", "demo", "hub", "http"],
@@ -39,6 +40,7 @@ const ONLY_IMPORTED_BY: &[(&str, &[&str])] = &[
     ("mercure", &["router", "server"]),
     ("gateway", &["router", "server"]),
     ("cluster", &["server"]),
+    ("acme", &["server"]),
 ];
 
 fn src_dir() -> PathBuf {

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod acme;
 mod architecture;
 mod bad_input;
 mod browser;

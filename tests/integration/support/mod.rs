@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod mercure;
+pub mod pebble;
 pub mod redis;
 pub mod starlette;
 pub mod test_ca;
@@ -35,6 +36,8 @@ pub struct TestServer {
     pub plaintext_addr: Option<SocketAddr>,
     pub cert_dir: PathBuf,
     pub hub: Arc<Hub>,
+    /// What automatic HTTPS did, with `[tls.acme]`.
+    pub acme: Option<Arc<std::sync::Mutex<ssegate::acme::AcmeStatus>>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -60,6 +63,7 @@ impl TestServer {
         let addr = server.tls_addr();
         let plaintext_addr = server.plaintext_addr();
         let hub = server.hub().clone();
+        let acme = server.acme_status();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -69,6 +73,7 @@ impl TestServer {
             plaintext_addr,
             cert_dir,
             hub,
+            acme,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,

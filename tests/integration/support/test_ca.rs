@@ -68,22 +68,45 @@ impl TestCa {
     /// Connects to `port` on loopback asking for `server_name` (an IP address sends no SNI),
     /// verifies the chain against this CA only and returns the leaf the server presented.
     pub async fn presented(&self, port: u16, server_name: &str) -> Vec<u8> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.cert.der().clone()).unwrap();
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let name = ServerName::try_from(server_name.to_owned()).unwrap();
-        let tls = TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap_or_else(|e| panic!("TLS handshake for {server_name}: {e}"));
-        tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+        presented(&[self.cert.der().clone()], port, server_name).await
     }
+
+    /// This CA's certificate (DER).
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+}
+
+/// Connects to `port` on loopback asking for `server_name`, verifies the chain against
+/// `roots` only, and returns the leaf the server presented.
+pub async fn presented(roots: &[CertificateDer<'static>], port: u16, server_name: &str) -> Vec<u8> {
+    let tls = connect(roots, port, server_name)
+        .await
+        .unwrap_or_else(|e| panic!("TLS handshake for {server_name}: {e}"));
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// A TLS connection to `port` on loopback for `server_name`, trusting only `roots`.
+pub async fn connect(
+    roots: &[CertificateDer<'static>],
+    port: u16,
+    server_name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).unwrap();
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(store)
+            .with_no_client_auth();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    let name = ServerName::try_from(server_name.to_owned()).unwrap();
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
 }
 
 fn replace(path: &Path, contents: &str) {

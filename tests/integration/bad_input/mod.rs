@@ -59,6 +59,7 @@ bad_input_tests! {
     publish::body_over_limit_with_content_length_is_413,
     publish::body_over_limit_streamed_without_length_over_h2_is_413,
     publish::body_over_limit_chunked_over_http1_is_413,
+    publish::body_over_limit_reaches_curl_over_h2_as_the_413_json,
     publish::body_exactly_at_limit_is_published,
     publish::body_that_stalls_is_408,
     publish::event_type_with_line_feed_is_400,

@@ -48,6 +48,47 @@ pub(super) async fn body_over_limit_streamed_without_length_over_h2_is_413(serve
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "h2 streamed").await;
 }
 
+/// Debian 12's curl over HTTP/2, sending the body with its length and streamed without:
+/// it must print the `413` JSON, not "Stream error in the HTTP/2 framing layer" (which a
+/// stream reset right after the answer gives).
+pub(super) async fn body_over_limit_reaches_curl_over_h2_as_the_413_json(server: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'a'; 64 * MAX_BODY]).unwrap();
+    let url = format!("https://localhost:{}/events/big", server.addr.port());
+    let ca = server.cert_dir.join("ca.pem");
+    let declared = vec!["--data-binary".to_owned(), format!("@{}", big.display())];
+    let streamed = vec![
+        "-X".to_owned(),
+        "POST".to_owned(),
+        "-T".to_owned(),
+        "-".to_owned(),
+    ];
+    for (how, upload) in [("with its length", declared), ("streamed", streamed)] {
+        let output = tokio::process::Command::new("curl")
+            .args(["-sS", "--http2", "--max-time", "10", "-w", "\n%{http_code}"])
+            .arg("--cacert")
+            .arg(&ca)
+            .args(upload)
+            .arg(&url)
+            .stdin(std::fs::File::open(&big).unwrap())
+            .output()
+            .await
+            .expect("curl runs (scripts/test installs it)");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "curl {how}: {:?} {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (body, code) = stdout.rsplit_once('\n').unwrap();
+        assert_eq!(code, "413", "curl {how}: {stdout}");
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON error body");
+        assert!(json["error"].as_str().unwrap().contains("limit"), "{body}");
+    }
+}
+
 pub(super) async fn body_over_limit_chunked_over_http1_is_413(server: &TestServer) {
     let mut raw = b"POST /events/big HTTP/1.1\r\nHost: localhost\r\n\
                     Transfer-Encoding: chunked\r\n\r\n"

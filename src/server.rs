@@ -31,7 +31,7 @@ use crate::{
     config::{CertificateFiles, Config, TlsConfig, TlsSource},
     conn::{self, ConnContext, Transport},
     gateway::{client::ClientBuildError, Gateway},
-    http::Http01Challenges,
+    http::{Http01Challenges, PublishLimits},
     hub::{Directory, Hub, Router},
     mercure::Mercure,
     native::{NativeApi, NativeConfig, PublishGuard},
@@ -119,6 +119,7 @@ pub struct Server {
     acceptor: TlsAcceptor,
     certificates: Arc<CertStore>,
     acme: Option<(AcmeManager, Arc<Http01Challenges>)>,
+    publish_limits: Arc<PublishLimits>,
     hub: Arc<Hub>,
     mercure: Option<Arc<Mercure>>,
     config: Config,
@@ -162,6 +163,10 @@ impl Server {
             }
             None => (Hub::new(config.hub.clone()), None),
         };
+        let publish_limits = Arc::new(PublishLimits::new(
+            config.publish_auth.rate_per_client,
+            config.publish_auth.rate_per_token,
+        ));
         let mercure = match &config.mercure {
             Some(mercure_config) => {
                 let tls_port = tls_listener.local_addr().map_or(0, |a| a.port());
@@ -171,6 +176,7 @@ impl Server {
                     body_read_timeout: config.server.body_read_timeout,
                     publish_requires_auth: config.publish_requires_auth(),
                     directory,
+                    publish_limits: publish_limits.clone(),
                 };
                 let mercure = Mercure::new(mercure_config.clone(), hub.clone(), tls_port, shared)?;
                 Some(Arc::new(mercure))
@@ -184,6 +190,7 @@ impl Server {
             acceptor: TlsAcceptor::from(tls_config),
             certificates,
             acme,
+            publish_limits,
             hub,
             mercure,
             config,
@@ -232,6 +239,7 @@ impl Server {
             acceptor,
             certificates,
             acme,
+            publish_limits,
             hub,
             mercure,
             config,
@@ -241,7 +249,8 @@ impl Server {
             config.publish_requires_auth(),
             config.publish_auth.static_tokens.clone(),
             mercure.clone().map(|m| m as Arc<dyn PublishAuthority>),
-        );
+        )
+        .with_limits(publish_limits);
         log_publish_policy(&config, mercure.as_deref());
         let key_refresh = mercure
             .as_ref()

@@ -32,6 +32,12 @@ pub struct RawHub {
     pub publish_tokens: Vec<String>,
     /// A file with one static publish token per line (blank lines and `#` comments skipped).
     pub publish_tokens_file: Option<PathBuf>,
+    /// Publishes per second one client address may make (native and Mercure together),
+    /// with bursts of one second's worth; over it, `429` with `Retry-After`. Loopback
+    /// addresses are not limited. 0: no limit. Default 1000.
+    pub publish_rate_per_client: f64,
+    /// Publishes per second one bearer token may make, wherever from. 0 (default): no limit.
+    pub publish_rate_per_token: f64,
 }
 
 impl Default for RawHub {
@@ -48,6 +54,8 @@ impl Default for RawHub {
             publish_auth: "auto".into(),
             publish_tokens: Vec::new(),
             publish_tokens_file: None,
+            publish_rate_per_client: 1000.0,
+            publish_rate_per_token: 0.0,
         }
     }
 }

@@ -436,7 +436,12 @@ impl RawConfig {
             "json" => LogFormat::Json,
             other => return invalid("log.format", format!("{other:?}: expected text or json")),
         };
-        let publish_auth = publish_auth(b.publish_auth, b.publish_tokens, b.publish_tokens_file)?;
+        let publish_auth = publish_auth(
+            b.publish_auth,
+            b.publish_tokens,
+            b.publish_tokens_file,
+            (b.publish_rate_per_client, b.publish_rate_per_token),
+        )?;
         let hub_path = if b.enabled {
             let path = b.path.trim_end_matches('/');
             if !b.path.starts_with('/') || path.is_empty() {

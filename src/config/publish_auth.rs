@@ -17,12 +17,16 @@ pub enum PublishAuthMode {
 }
 
 /// Validated publish authorization settings.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct PublishAuthConfig {
     /// The mode as configured.
     pub mode: PublishAuthMode,
     /// Static bearer tokens of the native API.
     pub static_tokens: Vec<String>,
+    /// Publishes per second per client address; 0: no limit.
+    pub rate_per_client: f64,
+    /// Publishes per second per bearer token; 0: no limit.
+    pub rate_per_token: f64,
 }
 
 impl std::fmt::Debug for PublishAuthConfig {
@@ -57,7 +61,19 @@ pub(super) fn publish_auth(
     mode: String,
     mut tokens: Vec<String>,
     file: Option<PathBuf>,
+    rates: (f64, f64),
 ) -> Result<PublishAuthConfig, ConfigError> {
+    for (key, rate) in [
+        ("hub.publish_rate_per_client", rates.0),
+        ("hub.publish_rate_per_token", rates.1),
+    ] {
+        if !(rate.is_finite() && rate >= 0.0) {
+            return invalid(
+                key,
+                format!("{rate} is not 0 (no limit) or a positive rate"),
+            );
+        }
+    }
     let mode = match mode.as_str() {
         "auto" => PublishAuthMode::Auto,
         "required" => PublishAuthMode::Required,
@@ -95,5 +111,7 @@ pub(super) fn publish_auth(
     Ok(PublishAuthConfig {
         mode,
         static_tokens: tokens,
+        rate_per_client: rates.0,
+        rate_per_token: rates.1,
     })
 }

@@ -11,6 +11,7 @@ mod acme_challenge;
 mod body;
 mod conn_info;
 pub mod forwarded;
+mod rate_limit;
 mod read;
 mod response;
 mod trusted_proxies;
@@ -18,6 +19,7 @@ mod trusted_proxies;
 pub use acme_challenge::{Http01Challenges, ACME_CHALLENGE_PREFIX};
 pub use body::{BoxError, ResponseBody};
 pub use conn_info::{client_ip, ConnInfo};
+pub use rate_limit::{PublishLimits, RateLimiter};
 pub use read::read_text_body;
 pub use response::{
     bad_param, error, event_stream_response, json, method_not_allowed, query_pairs, unavailable,

@@ -41,7 +41,7 @@ use crate::auth::{
 use crate::{
     config::MercureConfig,
     http::ResponseBody,
-    http::{error, method_not_allowed, read_text_body},
+    http::{error, method_not_allowed, read_text_body, PublishLimits},
     hub::Directory,
     hub::Hub,
 };
@@ -67,6 +67,8 @@ pub struct ServerSettings {
     pub publish_requires_auth: bool,
     /// In a cluster, where the subscriptions of every node are recorded.
     pub directory: Option<Arc<dyn Directory>>,
+    /// Publish rate limits, shared with the native API.
+    pub publish_limits: Arc<PublishLimits>,
 }
 
 /// The Mercure hub's endpoints. One per server, shared by every connection.

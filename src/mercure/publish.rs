@@ -19,8 +19,7 @@ use super::{
 };
 use crate::auth::{AuthError, TokenSource};
 use crate::{
-    http::ResponseBody,
-    http::{error, unavailable},
+    http::{error, unavailable, ConnInfo, ResponseBody},
     hub::{PublishError, Update},
     sse::EventFields,
 };
@@ -45,6 +44,11 @@ impl Mercure {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let client = req.extensions().get::<ConnInfo>().map(ConnInfo::client_ip);
+        // First: a refused flood costs no body read nor token verification.
+        if let Err(response) = self.shared.publish_limits.check(client, req.headers()) {
+            return response;
+        }
         let (parts, body) = req.into_parts();
         let text = match self.read_form(&parts.headers, body, "a publication").await {
             Ok(text) => text,

@@ -18,7 +18,7 @@ use http_body::Body;
 use crate::{
     http::{
         bad_param, client_ip, error, event_stream_response, json, method_not_allowed, query_pairs,
-        read_text_body, unavailable, ResponseBody,
+        read_text_body, unavailable, ConnInfo, ResponseBody,
     },
     hub::{Hub, PublishError, SubscribeError, TopicName},
     sse::{EventFields, Resume, SseBody, StreamLimits},
@@ -186,7 +186,11 @@ impl NativeApi {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if let Err(response) = self.publish_guard.check(req.headers(), topic.as_str()) {
+        let client = req.extensions().get::<ConnInfo>().map(ConnInfo::client_ip);
+        if let Err(response) = self
+            .publish_guard
+            .check(client, req.headers(), topic.as_str())
+        {
             return response;
         }
         let mut event_type = None;

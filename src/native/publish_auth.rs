@@ -12,7 +12,7 @@ use crate::{
         bearer_from_headers, challenge_response, AuthError, PublishAuthority, TokenError,
         TokenSource,
     },
-    http::{error, ResponseBody},
+    http::{error, PublishLimits, ResponseBody},
 };
 
 /// The native API's publish check.
@@ -20,6 +20,7 @@ pub struct PublishGuard {
     required: bool,
     static_tokens: Vec<String>,
     authority: Option<Arc<dyn PublishAuthority>>,
+    limits: Arc<PublishLimits>,
 }
 
 impl std::fmt::Debug for PublishGuard {
@@ -42,7 +43,14 @@ impl PublishGuard {
             required,
             static_tokens,
             authority,
+            limits: Arc::new(PublishLimits::none()),
         }
+    }
+
+    /// Also holds publishers to `limits` (`429` over them).
+    pub fn with_limits(mut self, limits: Arc<PublishLimits>) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Anyone may publish.
@@ -63,7 +71,14 @@ impl PublishGuard {
     /// and a native topic such as `mercure/subscriptions/x` resolves, against the default
     /// hub URL, to a subscription events topic that URL-pattern subscribers would match.
     #[allow(clippy::result_large_err)] // the error is the response itself, built once
-    pub fn check(&self, headers: &HeaderMap, topic: &str) -> Result<(), Response<ResponseBody>> {
+    pub fn check(
+        &self,
+        client: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+        topic: &str,
+    ) -> Result<(), Response<ResponseBody>> {
+        // First: a refused flood costs no token verification.
+        self.limits.check(client, headers)?;
         if let Some(namespace) = self
             .authority
             .as_ref()

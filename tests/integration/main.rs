@@ -19,6 +19,7 @@ mod cluster_sentinel;
 mod deploy;
 mod gateway;
 mod heartbeat;
+mod limits;
 mod mercure;
 mod protocol;
 mod replay;

@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::{
+    client_limit::ConnectionsPerClient,
     config::{Config, Http2Config},
     http::{forwarded::client_ip, ConnInfo, TrustedProxies},
     io::CoalescingIo,
@@ -63,6 +64,7 @@ pub struct ConnContext {
     proxy_protocol_tls: bool,
     proxy_protocol_plaintext: bool,
     trusted_proxies: TrustedProxies,
+    per_client: Arc<ConnectionsPerClient>,
 }
 
 impl std::fmt::Debug for ConnContext {
@@ -85,6 +87,7 @@ impl ConnContext {
             proxy_protocol_tls: config.server.proxy_protocol,
             proxy_protocol_plaintext: config.server.plaintext_proxy_protocol,
             trusted_proxies: config.server.trusted_proxies.clone(),
+            per_client: ConnectionsPerClient::new(config.server.max_connections_per_client),
         }
     }
 }
@@ -144,11 +147,15 @@ pub async fn serve(
                 }
             }
         }
+        let trusted_proxy = ctx.trusted_proxies.contains(client.ip());
+        let Ok(_client_slot) = ctx.per_client.enter(client.ip(), trusted_proxy) else {
+            return;
+        };
         let info = ConnInfo {
             peer: client,
             forwarded_client: None,
             tls: transport == Transport::Tls,
-            trusted_proxy: ctx.trusted_proxies.contains(client.ip()),
+            trusted_proxy,
         };
         match transport {
             Transport::Plaintext => {

@@ -31,6 +31,7 @@ pub mod acme;
 pub mod auth;
 pub mod certs;
 pub mod client;
+pub mod client_limit;
 pub mod cluster;
 pub mod config;
 pub mod conn;

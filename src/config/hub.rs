@@ -22,6 +22,9 @@ pub struct RawHub {
     pub subscriber_queue: usize,
     /// Topics one stream may subscribe to. Default 64.
     pub max_topics_per_subscription: usize,
+    /// Streams the hub serves at once (native and Mercure together); more are refused with
+    /// `503` and `Retry-After`, before they cost anything. 0: no limit. Default 1,000,000.
+    pub max_subscribers: u64,
     /// Who may publish, on the native API and the Mercure hub alike: `required` (a static
     /// token from `publish_tokens` or an access token granting `publish`), `open` (anyone
     /// who can reach the listener), or `auto` (default): `required` as soon as a listener
@@ -51,6 +54,7 @@ impl Default for RawHub {
             history_max_bytes: hub.history_max_bytes,
             subscriber_queue: hub.subscriber_queue,
             max_topics_per_subscription: hub.max_topics_per_subscription,
+            max_subscribers: hub.max_subscribers,
             publish_auth: "auto".into(),
             publish_tokens: Vec::new(),
             publish_tokens_file: None,
@@ -71,6 +75,8 @@ pub struct HubConfig {
     pub subscriber_queue: usize,
     /// Most topics one stream may subscribe to.
     pub max_topics_per_subscription: usize,
+    /// Most streams at once; 0: no limit.
+    pub max_subscribers: u64,
 }
 
 impl Default for HubConfig {
@@ -80,6 +86,7 @@ impl Default for HubConfig {
             history_max_bytes: 16 << 20,
             subscriber_queue: 256,
             max_topics_per_subscription: 64,
+            max_subscribers: 1_000_000,
         }
     }
 }

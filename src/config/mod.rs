@@ -125,6 +125,9 @@ pub struct RawServer {
     pub plaintext_listen: Option<String>,
     /// Most connections open at once; further ones wait in the kernel's backlog. Default 10000.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; more are closed at accept.
+    /// Loopback addresses and trusted proxies are not counted. 0: no limit. Default 256.
+    pub max_connections_per_client: usize,
     /// Deadline for the TLS handshake, in seconds. Default 10.
     pub tls_handshake_timeout_secs: f64,
     /// Deadline for a connection's first complete request headers (and, on HTTP/1.1, for
@@ -198,6 +201,7 @@ impl Default for RawServer {
             listen: DEFAULT_LISTEN.into(),
             plaintext_listen: None,
             max_connections: 10_000,
+            max_connections_per_client: 256,
             tls_handshake_timeout_secs: 10.0,
             header_read_timeout_secs: 10.0,
             body_read_timeout_secs: 30.0,
@@ -273,6 +277,8 @@ pub struct ServerConfig {
     pub plaintext_listen: Option<SocketAddr>,
     /// Connection limit.
     pub max_connections: usize,
+    /// Connections per client address (0: no limit).
+    pub max_connections_per_client: usize,
     /// TLS handshake deadline.
     pub tls_handshake_timeout: Duration,
     /// First-request (and HTTP/1.1 header) deadline.
@@ -361,6 +367,7 @@ impl RawConfig {
                 .map(|a| parse_addr("server.plaintext_listen", &a))
                 .transpose()?,
             max_connections: positive("server.max_connections", s.max_connections)?,
+            max_connections_per_client: s.max_connections_per_client,
             tls_handshake_timeout: secs(
                 "server.tls_handshake_timeout_secs",
                 s.tls_handshake_timeout_secs,
@@ -429,6 +436,7 @@ impl RawConfig {
                 "hub.max_topics_per_subscription",
                 b.max_topics_per_subscription,
             )?,
+            max_subscribers: b.max_subscribers,
         };
         let heartbeat_interval = secs("hub.heartbeat_interval_secs", b.heartbeat_interval_secs)?;
         let format = match self.log.format.as_str() {

@@ -66,6 +66,8 @@ struct Counters {
     overflows: AtomicU64,
     subscriptions: AtomicU64,
     active: AtomicU64,
+    /// Subscriptions refused because the hub was full.
+    refused: AtomicU64,
 }
 
 /// A point-in-time view of the hub's counters.
@@ -81,6 +83,8 @@ pub struct HubStats {
     pub subscriptions: u64,
     /// Subscriptions open now.
     pub active_subscriptions: u64,
+    /// Subscriptions refused because the hub served its most (`hub.max_subscribers`).
+    pub refused_subscriptions: u64,
     /// Topics with at least one subscriber now.
     pub active_topics: usize,
     /// Events retained for replay.
@@ -156,6 +160,9 @@ pub enum SubscribeError {
     /// The hub is shutting down.
     #[error("the hub is shutting down")]
     Closed,
+    /// The hub serves as many streams as it may (`hub.max_subscribers`).
+    #[error("the hub serves its most streams ({0}); retry later")]
+    Full(u64),
 }
 
 impl Hub {
@@ -324,6 +331,18 @@ impl Hub {
         if selection.topics.is_empty() && !selection.scan {
             return Err(SubscribeError::NoTopic);
         }
+        let max = self.config.max_subscribers;
+        if max > 0 && self.stats.active.load(Ordering::Relaxed) >= max {
+            let refused = self.stats.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    max,
+                    refused,
+                    "the hub serves its most streams: refusing new ones (503)"
+                );
+            }
+            return Err(SubscribeError::Full(max));
+        }
         let known = match last_event_id {
             Some(id) => self.log.lookup(id).await,
             None => None,
@@ -390,6 +409,7 @@ impl Hub {
             overflows: self.stats.overflows.load(Ordering::Relaxed),
             subscriptions: self.stats.subscriptions.load(Ordering::Relaxed),
             active_subscriptions: self.stats.active.load(Ordering::Relaxed),
+            refused_subscriptions: self.stats.refused.load(Ordering::Relaxed),
             active_topics: self.router.active_topics(),
             history_events: log.events,
             history_bytes: log.bytes,

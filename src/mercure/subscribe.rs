@@ -21,8 +21,7 @@ use super::{
     Access, Mercure, Protocol, Rejection, EARLIEST,
 };
 use crate::{
-    http::ResponseBody,
-    http::{error, event_stream_response},
+    http::{error, event_stream_response, unavailable, ResponseBody},
     hub::{SubscribeError, Subscription},
     sse::{EventSource, SseBody, StreamLimits},
     sse::{Next, Resume},
@@ -250,6 +249,7 @@ impl Mercure {
             Err(e @ SubscribeError::Closed) => {
                 return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
+            Err(e @ SubscribeError::Full(_)) => return unavailable(e.to_string(), 1),
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let cursor = last_event_id

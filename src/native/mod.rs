@@ -155,6 +155,9 @@ impl NativeApi {
             Err(e @ SubscribeError::Closed) => {
                 return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
+            Err(e @ SubscribeError::Full(_)) => {
+                return unavailable(e.to_string(), RETRY_AFTER_SECS)
+            }
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let replay = match subscription.resume() {

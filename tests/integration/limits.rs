@@ -100,3 +100,82 @@ async fn one_token_is_limited_wherever_it_publishes_from() {
         StatusCode::OK
     );
 }
+
+/// A plaintext connection that says (PROXY protocol) it comes from `client`, with an
+/// HTTP/1.1 event stream open on it; `None` if the server closed it instead.
+async fn connection_from(server: &TestServer, client: &str) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut tcp = tokio::net::TcpStream::connect(server.plaintext_addr.unwrap())
+        .await
+        .unwrap();
+    let request = format!(
+        "PROXY TCP4 {client} 127.0.0.1 40000 80\r\n\
+         GET /events/limits HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.ok()?;
+    let mut head = [0u8; 12];
+    match tcp.read_exact(&mut head).await {
+        Ok(_) if head.starts_with(b"HTTP/1.1 200") => Some(tcp),
+        Ok(_) => panic!("unexpected answer {:?}", String::from_utf8_lossy(&head)),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_connections() {
+    let server = TestServer::start_with(|raw| {
+        raw.server.plaintext_proxy_protocol = true;
+        raw.server.max_connections_per_client = 2;
+    })
+    .await;
+    let first = connection_from(&server, "192.0.2.9").await.expect("first");
+    let _second = connection_from(&server, "192.0.2.9").await.expect("second");
+    assert!(
+        connection_from(&server, "192.0.2.9").await.is_none(),
+        "a third connection is closed at once"
+    );
+    assert!(connection_from(&server, "192.0.2.10").await.is_some());
+    // A connection that ends gives its place back.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while connection_from(&server, "192.0.2.9").await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_hub_serves_at_most_its_subscribers_and_refuses_more_with_503() {
+    let server = TestServer::start_with(|raw| raw.hub.max_subscribers = 2).await;
+    let mut client = server.h2().await;
+    let first = client.send(request("GET", "/events/full", "")).await;
+    let second = client.send(request("GET", "/events/full", "")).await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    for path in ["/events/full", "/.well-known/mercure?match=full"] {
+        let refused = client.send(request("GET", path, "")).await;
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1", "{path}");
+    }
+    assert_eq!(server.hub.stats().refused_subscriptions, 2);
+    // A stream that ends gives its place back.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let again = client.send(request("GET", "/events/full", "")).await;
+        if again.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

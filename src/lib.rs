@@ -21,7 +21,8 @@
 //!   body (heartbeats, limits) over any [`sse::EventSource`].
 //! - Shared leaves: [`http`] (connection info, client address, error responses, body
 //!   readers, the response body type), [`auth`] (access tokens), [`config`] (the TOML file
-//!   and its validation into plain data).
+//!   and its validation into plain data), [`metrics`] (the Prometheus registry and the
+//!   handles every layer counts with; imports nothing of the crate).
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`).
@@ -37,6 +38,7 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod io;
+pub mod metrics;
 pub mod mercure;
 pub mod native;
 pub mod proxy_protocol;

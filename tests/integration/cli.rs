@@ -54,6 +54,8 @@ pub fn ssegate(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssegate"));
     cmd.current_dir(cwd)
         .env_remove("RUST_LOG")
+        // Tests run servers side by side: the admin listener's fixed default would collide.
+        .env("SSEGATE_ADMIN_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd

@@ -24,6 +24,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
+    admin::{Admin, Readiness},
     auth::{KeyError, PublishAuthority},
     certs,
     cluster::{ClusterError, RedisLog},
@@ -32,6 +33,7 @@ use crate::{
     gateway::{client::ClientBuildError, Gateway},
     hub::{Directory, Hub, Router},
     mercure::Mercure,
+    metrics::Metrics,
     native::{NativeApi, NativeConfig, PublishGuard},
     router::App,
     shutdown::Drain,
@@ -81,6 +83,9 @@ pub struct Server {
     hub: Arc<Hub>,
     mercure: Option<Arc<Mercure>>,
     config: Config,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    admin_listener: Option<TcpListener>,
 }
 
 impl std::fmt::Debug for Server {
@@ -88,6 +93,7 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("tls_addr", &self.tls_addr())
             .field("plaintext_addr", &self.plaintext_addr())
+            .field("admin_addr", &self.admin_addr())
             .finish_non_exhaustive()
     }
 }
@@ -95,8 +101,17 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Loads (or generates) the certificate and binds the listeners.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let metrics = Metrics::new(config.cluster.is_some());
+        let mut readiness = Readiness::new();
         let tls_config = match &config.tls {
-            TlsSource::Files { cert, key } => tls::server_config(cert, key)?,
+            TlsSource::Files { cert, key } => {
+                let config = tls::server_config(cert, key)?;
+                let name = cert
+                    .file_name()
+                    .map_or_else(|| "cert".into(), |n| n.to_string_lossy());
+                record_expiry(&metrics, &name, cert);
+                config
+            }
             TlsSource::Local { dir, hosts } => {
                 let local = certs::ensure_local_certs(dir, hosts)?;
                 if local.ca_created || local.server_issued {
@@ -112,7 +127,9 @@ impl Server {
                     key = %local.paths.server_key.display(),
                     "using local certificate"
                 );
-                tls::server_config(&local.paths.server_cert, &local.paths.server_key)?
+                let config = tls::server_config(&local.paths.server_cert, &local.paths.server_key)?;
+                record_expiry(&metrics, "local", &local.paths.server_cert);
+                config
             }
         };
         let gateway = Arc::new(Gateway::new(
@@ -124,10 +141,21 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let (hub, directory) = match &config.cluster {
             Some(cluster) => {
                 let router = Arc::new(Router::new());
-                let log = RedisLog::connect(cluster, router.clone()).await?;
+                let log = RedisLog::connect(cluster, router.clone(), metrics.cluster()).await?;
+                let reachable = Arc::new(log.reachability());
+                let check = reachable.clone();
+                readiness = readiness.with_check(Box::new(move || check()));
+                let gauge = metrics.cluster().log_reachable;
+                metrics.on_scrape(move || {
+                    gauge.set(i64::from(reachable().is_ok()));
+                });
                 let directory: Arc<dyn Directory> = Arc::new(log.directory());
                 let hub = Hub::with_parts(config.hub.clone(), router, Arc::new(log));
                 (hub, Some(directory))
@@ -143,12 +171,32 @@ impl Server {
                     body_read_timeout: config.server.body_read_timeout,
                     publish_requires_auth: config.publish_requires_auth(),
                     directory,
+                    metrics: Some(metrics.clone()),
                 };
                 let mercure = Mercure::new(mercure_config.clone(), hub.clone(), tls_port, shared)?;
                 Some(Arc::new(mercure))
             }
             None => None,
         };
+        // Without the admin listener nobody can read the metrics: the delivery path then
+        // counts nothing (what `--no-admin` measures against).
+        if config.admin.listen.is_some() {
+            hub.set_latency_probe(metrics.latency_probe());
+        }
+        for route in &config.routes {
+            metrics.add_route(&route.metric_label());
+        }
+        {
+            let gateway = gateway.clone();
+            let metrics_ref = Arc::downgrade(&metrics);
+            metrics.on_scrape(move || {
+                if let Some(metrics) = metrics_ref.upgrade() {
+                    let (upstreams, subscribers) = gateway.fanout_counts();
+                    metrics.set_fanout(upstreams, subscribers);
+                }
+            });
+        }
+        readiness.set_certificates(true);
         Ok(Self {
             gateway,
             tls_listener,
@@ -157,7 +205,22 @@ impl Server {
             hub,
             mercure,
             config,
+            metrics,
+            readiness: Arc::new(readiness),
+            admin_listener,
         })
+    }
+
+    /// The bound admin address, if the admin listener is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// This server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The bound TLS address (useful with port 0).
@@ -192,6 +255,9 @@ impl Server {
             hub,
             mercure,
             config,
+            metrics,
+            readiness,
+            admin_listener,
         } = self;
         let publish_guard = PublishGuard::new(
             config.publish_requires_auth(),
@@ -217,9 +283,14 @@ impl Server {
             .with_native(native)
             .with_mercure(mercure)
             .with_gateway(Some(gateway.clone()))
-            .with_demo(config.demo);
+            .with_demo(config.demo)
+            .with_public_healthz(config.admin.public_healthz);
+        let app = match admin_listener {
+            Some(_) => app.with_metrics(metrics.clone()),
+            None => app,
+        };
         let drain = Drain::new();
-        let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
+        let ctx = Arc::new(ConnContext::new(app, acceptor, &config, metrics.clone()));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
         let accepted = AtomicU64::new(0);
         tracing::info!(
@@ -228,9 +299,40 @@ impl Server {
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
                 .map_or("off".into(), |a| a.to_string()),
+            admin = %admin_listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map_or("off".into(), |a| a.to_string()),
             "listening"
         );
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin_task = admin_listener.map(|listener| {
+            let admin = Admin::new(
+                metrics.clone(),
+                readiness.clone(),
+                config.admin.token.clone(),
+            );
+            tokio::spawn(Arc::new(admin).serve(listener, async move {
+                let _ = admin_stopped.await;
+            }))
+        });
+        readiness.set_listening(true);
 
+        // `/readyz` turns 503 the moment shutdown is asked for, before any GOAWAY: load
+        // balancers stop sending new clients first. New connections are still accepted
+        // for `admin.unready_delay_secs`, until they have noticed.
+        let unready_delay = config.admin.unready_delay;
+        let shutdown = {
+            let readiness = readiness.clone();
+            async move {
+                shutdown.await;
+                readiness.start_draining();
+                if !unready_delay.is_zero() {
+                    tracing::info!(delay = ?unready_delay, "shutting down: not ready; draining after the delay");
+                    tokio::time::sleep(unready_delay).await;
+                }
+            }
+        };
         tokio::pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
         let summary = tokio::spawn(log_summaries(
@@ -293,6 +395,11 @@ impl Server {
                 ?deadline,
                 "shutdown deadline reached; closed the remaining connections"
             );
+        }
+        // The admin listener answered (503 on /readyz) for the whole drain.
+        let _ = admin_stop.send(());
+        if let Some(task) = admin_task {
+            let _ = task.await;
         }
         let stats = hub.stats();
         tracing::info!(
@@ -365,6 +472,18 @@ async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: 
             overflows = stats.overflows,
             "summary"
         );
+    }
+}
+
+/// Sets the expiry metric of the certificate (chain) in `path`, named `name`. The
+/// certificate was just loaded, so a failure here is only logged.
+fn record_expiry(metrics: &Metrics, name: &str, path: &std::path::Path) {
+    let not_after = tls::load_certs(path)
+        .ok()
+        .and_then(|chain| chain.first().and_then(|c| certs::expiry::not_after(c)));
+    match not_after {
+        Some(at) => metrics.certificate_expires(name, at),
+        None => tracing::debug!(cert = %path.display(), "cannot read the certificate's expiry"),
     }
 }
 

@@ -24,6 +24,7 @@
 mod ca;
 mod der;
 mod error;
+pub mod expiry;
 mod files;
 mod hosts;
 mod issue;

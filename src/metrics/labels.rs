@@ -3,10 +3,10 @@
 //! topic, a token subject, a client address or a request path, so the number of series
 //! stays bounded whatever the traffic.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
 /// Which listener a connection came in on.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Listener {
     /// `server.listen`.
     Tls,
@@ -15,7 +15,7 @@ pub enum Listener {
 }
 
 /// The HTTP version a connection speaks.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Protocol {
     /// HTTP/1.1 (or 1.0).
     H1,
@@ -24,7 +24,7 @@ pub enum Protocol {
 }
 
 /// Why a TLS connection never got to HTTP.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum HandshakeFailure {
     /// `server.tls_handshake_timeout` passed.
     Timeout,
@@ -35,7 +35,7 @@ pub enum HandshakeFailure {
 }
 
 /// The part of ssegate that serves a stream or takes a publication.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum FrontDoor {
     /// The native `/events` API.
     Events,
@@ -46,7 +46,7 @@ pub enum FrontDoor {
 }
 
 /// Why an event stream ended (the stream body's own reasons, one to one).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum StreamEnd {
     /// The client's `limit` of events was reached.
     Limit,
@@ -64,6 +64,19 @@ pub enum StreamEnd {
     SourceFailed,
 }
 
+impl TokenRejection {
+    /// Every reason.
+    pub const ALL: [TokenRejection; 7] = [
+        TokenRejection::Missing,
+        TokenRejection::Malformed,
+        TokenRejection::Expired,
+        TokenRejection::Signature,
+        TokenRejection::Issuer,
+        TokenRejection::Claims,
+        TokenRejection::Scope,
+    ];
+}
+
 impl StreamEnd {
     /// Every reason, in the order of the handles kept for them.
     pub const ALL: [StreamEnd; 7] = [
@@ -78,7 +91,7 @@ impl StreamEnd {
 }
 
 /// How a `Last-Event-ID` resumption went.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum ReplayOutcome {
     /// Every event after the id was replayed.
     Complete,
@@ -87,7 +100,7 @@ pub enum ReplayOutcome {
 }
 
 /// Why the Mercure hub rejected an access token (a fixed set; the detail is in the logs).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum TokenRejection {
     /// The operation needs a token and none came.
     Missing,
@@ -106,12 +119,80 @@ pub enum TokenRejection {
 }
 
 /// Outcome of an ACME certificate renewal.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum RenewalOutcome {
     /// A new certificate was issued and installed.
     Success,
     /// The renewal failed; the old certificate stays.
     Failure,
+}
+
+/// Label values are lowercase snake case, as Prometheus names are; the derive would write
+/// the variants' Rust names.
+macro_rules! label_values {
+    ($($ty:ident { $($variant:ident => $text:literal),+ $(,)? })+) => {$(
+        impl $ty {
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $ty {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                EncodeLabelValue::encode(&self.as_str(), encoder)
+            }
+        }
+    )+};
+}
+
+label_values! {
+    Listener {
+        Tls => "tls",
+        Plaintext => "plaintext",
+    }
+    Protocol {
+        H1 => "h1",
+        H2 => "h2",
+    }
+    HandshakeFailure {
+        Timeout => "timeout",
+        Error => "error",
+        ProxyHeader => "proxy_header",
+    }
+    FrontDoor {
+        Events => "events",
+        Mercure => "mercure",
+        Gateway => "gateway",
+    }
+    StreamEnd {
+        Limit => "limit",
+        Timeout => "timeout",
+        Overflow => "overflow",
+        Shutdown => "shutdown",
+        ClientGone => "client_gone",
+        SourceEnded => "source_ended",
+        SourceFailed => "source_failed",
+    }
+    ReplayOutcome {
+        Complete => "complete",
+        Gap => "gap",
+    }
+    TokenRejection {
+        Missing => "missing",
+        Malformed => "malformed",
+        Expired => "expired",
+        Signature => "signature",
+        Issuer => "issuer",
+        Claims => "claims",
+        Scope => "scope",
+    }
+    RenewalOutcome {
+        Success => "success",
+        Failure => "failure",
+    }
 }
 
 /// `{listener}`.
@@ -199,6 +280,12 @@ pub struct RenewalLabels {
     /// How it went.
     pub outcome: RenewalOutcome,
 }
+
+/// The statuses a refused publication is counted under by code; the last, 0, stands for
+/// every other (`other`).
+pub const PUBLISH_STATUSES: [u16; 14] = [
+    400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 503, 504, 0,
+];
 
 /// The publish statuses counted by their code; any other is `other`.
 pub fn status_label(status: u16) -> &'static str {

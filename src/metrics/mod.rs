@@ -34,7 +34,7 @@ use prometheus_client::{
 
 use labels::{
     status_label, CertLabels, ConnLabels, DoorLabels, EndLabels, HandshakeLabels, ListenerLabels,
-    PublishErrorLabels, RenewalLabels, ReplayLabels, RouteLabels, TokenLabels,
+    PublishErrorLabels, RenewalLabels, ReplayLabels, RouteLabels, TokenLabels, PUBLISH_STATUSES,
 };
 pub use labels::{
     FrontDoor, HandshakeFailure, Listener, Protocol, RenewalOutcome, ReplayOutcome, StreamEnd,
@@ -255,7 +255,7 @@ impl Metrics {
         if cluster {
             register_cluster(&mut registry, &cluster_metrics);
         }
-        Arc::new(Self {
+        let metrics = Self {
             registry,
             hooks: Mutex::new(Vec::new()),
             accepted,
@@ -279,7 +279,57 @@ impl Metrics {
             cert_expiry,
             acme_renewals,
             cluster: cluster_metrics,
-        })
+        };
+        metrics.create_series();
+        Arc::new(metrics)
+    }
+
+    /// Creates every series of the closed label sets at zero: a family shows in the scrape
+    /// before its first event (an empty family is not written at all), and `rate()` sees
+    /// the first increase.
+    fn create_series(&self) {
+        for listener in [Listener::Tls, Listener::Plaintext] {
+            let _ = self.accepted.get_or_create(&ListenerLabels { listener });
+            for protocol in [Protocol::H1, Protocol::H2] {
+                let labels = ConnLabels { listener, protocol };
+                let _ = self.conns_opened.get_or_create(&labels);
+                let _ = self.conns_active.get_or_create(&labels);
+            }
+        }
+        for reason in [
+            HandshakeFailure::Timeout,
+            HandshakeFailure::Error,
+            HandshakeFailure::ProxyHeader,
+        ] {
+            let _ = self
+                .handshake_failures
+                .get_or_create(&HandshakeLabels { reason });
+        }
+        for front_door in [FrontDoor::Events, FrontDoor::Mercure] {
+            let _ = self.published.get_or_create(&DoorLabels { front_door });
+            for status in PUBLISH_STATUSES {
+                let status = status_label(status);
+                let _ = self
+                    .publish_errors
+                    .get_or_create(&PublishErrorLabels { front_door, status });
+            }
+        }
+        for reason in TokenRejection::ALL {
+            let _ = self.token_rejections.get_or_create(&TokenLabels { reason });
+        }
+        for outcome in [RenewalOutcome::Success, RenewalOutcome::Failure] {
+            let _ = self.acme_renewals.get_or_create(&RenewalLabels { outcome });
+        }
+    }
+
+    /// Creates a gateway route's series at zero (its name comes from the configuration).
+    pub fn add_route(&self, route: &str) {
+        let labels = RouteLabels {
+            route: route.to_owned(),
+        };
+        let _ = self.upstream_requests.get_or_create(&labels);
+        let _ = self.upstream_errors.get_or_create(&labels);
+        let _ = self.upstream_latency.get_or_create(&labels);
     }
 
     /// The OpenMetrics text of every metric, after running the scrape hooks.
@@ -305,7 +355,8 @@ impl Metrics {
 
     /// A TCP connection was accepted on `listener`.
     pub fn accepted(&self, listener: Listener) {
-        self.accepted
+        let _ = self
+            .accepted
             .get_or_create(&ListenerLabels { listener })
             .inc();
     }
@@ -313,7 +364,7 @@ impl Metrics {
     /// A connection reached HTTP: counted opened, and active until the guard drops.
     pub fn connection(&self, listener: Listener, protocol: Protocol) -> ConnGuard {
         let labels = ConnLabels { listener, protocol };
-        self.conns_opened.get_or_create(&labels).inc();
+        let _ = self.conns_opened.get_or_create(&labels).inc();
         let active = self.conns_active.get_or_create_owned(&labels);
         active.inc();
         ConnGuard { active }
@@ -321,7 +372,8 @@ impl Metrics {
 
     /// A connection never reached HTTP.
     pub fn handshake_failed(&self, reason: HandshakeFailure) {
-        self.handshake_failures
+        let _ = self
+            .handshake_failures
             .get_or_create(&HandshakeLabels { reason })
             .inc();
     }

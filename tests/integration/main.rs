@@ -6,6 +6,7 @@
 
 mod support;
 
+mod admin;
 mod architecture;
 mod bad_input;
 mod browser;
@@ -18,6 +19,7 @@ mod deploy;
 mod gateway;
 mod heartbeat;
 mod mercure;
+mod metrics;
 mod protocol;
 mod replay;
 mod shutdown;

@@ -291,6 +291,24 @@ async fn serve_config_with_bad_listen_address_exits_64_naming_server_listen() {
 }
 
 #[tokio::test]
+async fn serve_with_a_bad_admin_listen_exits_64_naming_admin_listen() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "nope"];
+    let out = run(tmp.path(), &args).await;
+    let stderr = out.expect_failure(Some(64));
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_config_with_a_missing_admin_token_file_exits_64_naming_it() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let toml = "[admin]\ntoken_file = \"/nonexistent/admin-token\"\n";
+    let out = serve_with_config(tmp.path(), toml).await;
+    let stderr = out.expect_failure(Some(64));
+    assert!(stderr.contains("admin.token_file"), "{stderr}");
+}
+
+#[tokio::test]
 async fn serve_config_with_wrong_type_exits_64_naming_the_key() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = serve_with_config(tmp.path(), "[server]\nmax_body_bytes = \"big\"\n").await;

@@ -104,6 +104,7 @@ start_node() {
     shift
     local port=$((BASE_PORT + n))
     "$SSEGATE_BIN" serve --listen "127.0.0.1:$port" --cert-dir "$WORK/certs" --no-demo \
+        --admin-listen 127.0.0.1:0 \
         --heartbeat-interval "$PING_INTERVAL" --history-max-events 100000 "$@" \
         >"$WORK/node$n.log" 2>&1 &
     pids+=($!)

@@ -47,7 +47,7 @@ pids+=($!)
 wait_for_port "$REDIS_PORT"
 for n in 1 2; do
     "$SSEGATE_BIN" serve --listen "127.0.0.1:$((BASE_PORT + n))" --cert-dir "$WORK/certs" \
-        --no-demo --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --cluster-key-prefix failover \
+        --no-demo --admin-listen 127.0.0.1:0 --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --cluster-key-prefix failover \
         --node-name "node$n" >"$WORK/node$n.log" 2>&1 &
     pids+=($!)
     wait_for_port "$((BASE_PORT + n))"

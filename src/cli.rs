@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// server.plaintext_listen: HTTP/1.1 + h2c listener address.
     #[arg(long)]
     pub plaintext_listen: Option<String>,
+    /// admin.listen: the admin listener (/metrics, /healthz, /readyz), plain HTTP/1.1.
+    #[arg(long, env = "SSEGATE_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// admin.enabled = false: no admin listener (no metrics).
+    #[arg(long)]
+    pub no_admin: bool,
     /// server.max_connections.
     #[arg(long)]
     pub max_connections: Option<usize>,
@@ -313,6 +319,8 @@ impl ServeArgs {
         s.proxy_protocol |= self.proxy_protocol;
         s.plaintext_proxy_protocol |= self.plaintext_proxy_protocol;
         set(&mut s.trusted_proxies, &self.trusted_proxies);
+        set(&mut raw.admin.listen, &self.admin_listen);
+        raw.admin.enabled &= !self.no_admin;
         let t = &mut raw.tls;
         if self.cert.is_some() {
             t.cert = self.cert.clone();

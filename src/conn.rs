@@ -14,7 +14,7 @@ use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
     time::Duration,
 };
@@ -37,6 +37,7 @@ use crate::{
     config::{Config, Http2Config},
     http::{forwarded::client_ip, ConnInfo, TrustedProxies},
     io::CoalescingIo,
+    metrics::{ConnGuard, HandshakeFailure, Listener, Metrics, Protocol},
     proxy_protocol::read_header,
     router::App,
     shutdown::{DrainWatch, Served},
@@ -65,6 +66,7 @@ pub struct ConnContext {
     proxy_protocol_plaintext: bool,
     trusted_proxies: TrustedProxies,
     per_client: Arc<ConnectionsPerClient>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for ConnContext {
@@ -74,8 +76,8 @@ impl std::fmt::Debug for ConnContext {
 }
 
 impl ConnContext {
-    /// Context for connections served with `config`.
-    pub fn new(app: App, acceptor: TlsAcceptor, config: &Config) -> Self {
+    /// Context for connections served with `config`, counted in `metrics`.
+    pub fn new(app: App, acceptor: TlsAcceptor, config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             app,
             acceptor,
@@ -88,6 +90,7 @@ impl ConnContext {
             proxy_protocol_plaintext: config.server.plaintext_proxy_protocol,
             trusted_proxies: config.server.trusted_proxies.clone(),
             per_client: ConnectionsPerClient::new(config.server.max_connections_per_client),
+            metrics,
         }
     }
 }
@@ -127,6 +130,11 @@ pub async fn serve(
         // SSE frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         tracing::debug!(?transport, "accepted");
+        let listener = match transport {
+            Transport::Tls => Listener::Tls,
+            Transport::Plaintext => Listener::Plaintext,
+        };
+        ctx.metrics.accepted(listener);
         let proxy_protocol = match transport {
             Transport::Tls => ctx.proxy_protocol_tls,
             Transport::Plaintext => ctx.proxy_protocol_plaintext,
@@ -143,6 +151,7 @@ pub async fn serve(
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "no valid PROXY protocol header; closing");
+                    ctx.metrics.handshake_failed(HandshakeFailure::ProxyHeader);
                     return;
                 }
             }
@@ -160,7 +169,7 @@ pub async fn serve(
         match transport {
             Transport::Plaintext => {
                 let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, drain, io, HttpProtocol::Auto, info).await
+                serve_http(&ctx, drain, io, HttpProtocol::Auto, info, listener).await
             }
             Transport::Tls => {
                 let handshake = ctx.acceptor.accept(stream);
@@ -168,10 +177,12 @@ pub async fn serve(
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
+                        ctx.metrics.handshake_failed(HandshakeFailure::Error);
                         return;
                     }
                     Err(_) => {
                         tracing::debug!("TLS handshake timed out");
+                        ctx.metrics.handshake_failed(HandshakeFailure::Timeout);
                         return;
                     }
                 };
@@ -188,7 +199,7 @@ pub async fn serve(
                     HttpProtocol::Http1
                 };
                 let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, drain, io, protocol, info).await;
+                serve_http(&ctx, drain, io, protocol, info, listener).await;
             }
         }
     }
@@ -240,6 +251,7 @@ async fn serve_http<I>(
     io: I,
     protocol: HttpProtocol,
     info: ConnInfo,
+    listener: Listener,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -255,12 +267,34 @@ async fn serve_http<I>(
     // The header timeout of HTTP/1.1 is hyper's; HTTP/2 has none, so the first request's
     // deadline is kept here. Open streams are never cut.
     let got_request = Arc::new(AtomicBool::new(false));
+    // Counted active while open once its protocol is known: at once on TLS (ALPN), at the
+    // first request on the plaintext listener (hyper-util tells h2c from HTTP/1.1 there).
+    let counted: Arc<OnceLock<ConnGuard>> = Arc::new(OnceLock::new());
+    match protocol {
+        HttpProtocol::Http1 => {
+            let _ = counted.set(ctx.metrics.connection(listener, Protocol::H1));
+        }
+        HttpProtocol::Http2 => {
+            let _ = counted.set(ctx.metrics.connection(listener, Protocol::H2));
+        }
+        HttpProtocol::Auto => {}
+    }
     let service = {
+        let counted = counted.clone();
+        let metrics = ctx.metrics.clone();
         let app = ctx.app.clone();
         let got_request = got_request.clone();
         let trusted = ctx.trusted_proxies.clone();
         service_fn(move |mut req: Request<Incoming>| {
             got_request.store(true, Ordering::Relaxed);
+            if counted.get().is_none() {
+                let protocol = if req.version() == http::Version::HTTP_2 {
+                    Protocol::H2
+                } else {
+                    Protocol::H1
+                };
+                let _ = counted.set(metrics.connection(listener, protocol));
+            }
             let mut info = info.clone();
             if info.trusted_proxy {
                 // The peer is a proxy we trust: its X-Forwarded-For names the client.

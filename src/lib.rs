@@ -22,12 +22,16 @@
 //!   body (heartbeats, limits) over any [`sse::EventSource`].
 //! - Shared leaves: [`http`] (connection info, client address, error responses, body
 //!   readers, the response body type), [`auth`] (access tokens), [`config`] (the TOML file
-//!   and its validation into plain data).
+//!   and its validation into plain data), [`metrics`] (the Prometheus registry and the
+//!   handles every layer counts with; imports nothing of the crate).
+//! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`), apart from public
+//!   traffic; only the server imports it.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`).
 
 pub mod acme;
+pub mod admin;
 pub mod auth;
 pub mod certs;
 pub mod client;
@@ -41,6 +45,7 @@ pub mod http;
 pub mod hub;
 pub mod io;
 pub mod mercure;
+pub mod metrics;
 pub mod native;
 pub mod proxy_protocol;
 pub mod router;

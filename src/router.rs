@@ -16,10 +16,14 @@
 //! | any `[[route]]` prefix | any | forwarded to the route's upstream |
 //! | `/` | GET | the demo page (unless a gateway route serves `/`) |
 //!
-//! Imports the front doors (`native`, `mercure`, `gateway`, `demo`), the hub's counters and
-//! `http`; only the edge (`conn`) and the server's assembly import it.
+//! Imports the front doors (`native`, `mercure`, `gateway`, `demo`), the hub's counters,
+//! `http` and `metrics`; only the edge (`conn`) and the server's assembly import it.
+//!
+//! It is also where requests are counted by front door: the event streams a front door
+//! answers with are handed that front door's stream metrics, publications are counted by
+//! their status, and gateway requests by route, so the front doors need not know metrics.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -30,6 +34,7 @@ use crate::{
     http::{error, json, method_not_allowed, Http01Challenges, ResponseBody},
     hub::Hub,
     mercure::Mercure,
+    metrics::{FrontDoor, Metrics, StreamMetrics},
     native::NativeApi,
 };
 
@@ -42,6 +47,17 @@ pub struct App {
     gateway: Option<Arc<Gateway>>,
     demo: bool,
     acme: Option<Arc<Http01Challenges>>,
+    public_healthz: bool,
+    counted: Option<Arc<Counted>>,
+}
+
+/// The metrics the router counts with, and each front door's stream handles.
+#[derive(Debug)]
+struct Counted {
+    metrics: Arc<Metrics>,
+    events: Arc<StreamMetrics>,
+    mercure: Arc<StreamMetrics>,
+    gateway: Arc<StreamMetrics>,
 }
 
 impl App {
@@ -54,7 +70,26 @@ impl App {
             gateway: None,
             demo: false,
             acme: None,
+            public_healthz: true,
+            counted: None,
         }
+    }
+
+    /// Counts streams, publications and gateway requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.counted = Some(Arc::new(Counted {
+            events: metrics.streams(FrontDoor::Events),
+            mercure: metrics.streams(FrontDoor::Mercure),
+            gateway: metrics.streams(FrontDoor::Gateway),
+            metrics,
+        }));
+        self
+    }
+
+    /// Answers `/healthz` on the public listeners (the admin listener always does).
+    pub fn with_public_healthz(mut self, on: bool) -> Self {
+        self.public_healthz = on;
+        self
     }
 
     /// Serves the native API.
@@ -94,7 +129,7 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let path = req.uri().path();
-        if path == "/healthz" {
+        if path == "/healthz" && self.public_healthz {
             return match *req.method() {
                 Method::GET | Method::HEAD => self.health(),
                 _ => method_not_allowed("GET, HEAD"),
@@ -103,17 +138,29 @@ impl App {
         if let Some(response) = self.acme.as_ref().and_then(|acme| acme.respond(path)) {
             return response;
         }
+        let publish = req.method() == Method::POST;
         if let Some(mercure) = self.mercure.as_ref().filter(|m| m.serves(path)) {
-            return mercure.handle(req).await;
+            let response = mercure.handle(req).await;
+            return self.count(FrontDoor::Mercure, publish, response);
         }
         if let Some(native) = self.native.as_ref().filter(|n| n.serves(path)) {
-            return native.handle(req).await;
+            let response = native.handle(req).await;
+            return self.count(FrontDoor::Events, publish, response);
         }
         if let Some(gateway) = &self.gateway {
             let host = request_host(&req);
             if let Some(route) = gateway.find(host.as_deref(), path) {
                 let route = route.clone();
-                return gateway.proxy(&route, req).await;
+                let started = Instant::now();
+                let response = gateway.proxy(&route, req).await;
+                if let Some(counted) = &self.counted {
+                    let name = route.config.metric_label();
+                    let status = response.status().as_u16();
+                    counted
+                        .metrics
+                        .upstream_answered(&name, status, started.elapsed());
+                }
+                return self.count(FrontDoor::Gateway, false, response);
             }
         }
         if path == "/" && self.demo {
@@ -129,6 +176,32 @@ impl App {
             return response;
         }
         error(StatusCode::NOT_FOUND, format!("no route for {path}"))
+    }
+
+    /// Counts a front door's answer: its event stream from now on, a publication by status.
+    fn count(
+        &self,
+        door: FrontDoor,
+        publish: bool,
+        mut response: Response<ResponseBody>,
+    ) -> Response<ResponseBody> {
+        let Some(counted) = &self.counted else {
+            return response;
+        };
+        if publish && door != FrontDoor::Gateway {
+            counted
+                .metrics
+                .publish_answered(door, response.status().as_u16());
+        }
+        if let ResponseBody::Events(body) = response.body_mut() {
+            let handles = match door {
+                FrontDoor::Events => &counted.events,
+                FrontDoor::Mercure => &counted.mercure,
+                FrontDoor::Gateway => &counted.gateway,
+            };
+            body.observe(handles.clone());
+        }
+        response
     }
 
     fn health(&self) -> Response<ResponseBody> {

@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::{
     acme::{AcmeManager, AcmeStatus},
+    admin::{Admin, Readiness},
     auth::{KeyError, PublishAuthority},
     certs,
     cluster::{ClusterError, RedisLog},
@@ -34,6 +35,7 @@ use crate::{
     http::{Http01Challenges, PublishLimits},
     hub::{Directory, Hub, Router},
     mercure::Mercure,
+    metrics::Metrics,
     native::{NativeApi, NativeConfig, PublishGuard},
     router::App,
     shutdown::Drain,
@@ -123,6 +125,9 @@ pub struct Server {
     hub: Arc<Hub>,
     mercure: Option<Arc<Mercure>>,
     config: Config,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    admin_listener: Option<TcpListener>,
 }
 
 impl std::fmt::Debug for Server {
@@ -130,6 +135,7 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("tls_addr", &self.tls_addr())
             .field("plaintext_addr", &self.plaintext_addr())
+            .field("admin_addr", &self.admin_addr())
             .finish_non_exhaustive()
     }
 }
@@ -137,13 +143,26 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Loads (or generates) the certificate and binds the listeners.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let metrics = Metrics::new(config.cluster.is_some());
+        let mut readiness = Readiness::new();
         let certificates = Arc::new(load_certificates(&config.tls)?);
         let tls_config = tls::server_config(certificates.clone()).map_err(ServerError::TlsSetup)?;
         let acme = config.tls.acme.clone().map(|acme| {
             let http01 = Arc::new(Http01Challenges::default());
-            let manager = AcmeManager::new(acme, certificates.clone(), http01.clone());
+            let manager = AcmeManager::new(acme, certificates.clone(), http01.clone())
+                .with_metrics(metrics.clone());
             (manager, http01)
         });
+        let local_cert = match &config.tls.default {
+            TlsSource::Local { dir, .. } => Some(certs::CertPaths::in_dir(dir).server_cert),
+            TlsSource::Files { .. } => None,
+        };
+        record_expiry(
+            &metrics,
+            &certificates,
+            local_cert,
+            acme.as_ref().map(|(m, _)| m.status()),
+        );
         let gateway = Arc::new(Gateway::new(
             config.routes.clone(),
             config.heartbeat_interval,
@@ -153,10 +172,21 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let (hub, directory) = match &config.cluster {
             Some(cluster) => {
                 let router = Arc::new(Router::new());
-                let log = RedisLog::connect(cluster, router.clone()).await?;
+                let log = RedisLog::connect(cluster, router.clone(), metrics.cluster()).await?;
+                let reachable = Arc::new(log.reachability());
+                let check = reachable.clone();
+                readiness = readiness.with_check(Box::new(move || check()));
+                let gauge = metrics.cluster().log_reachable;
+                metrics.on_scrape(move || {
+                    gauge.set(i64::from(reachable().is_ok()));
+                });
                 let directory: Arc<dyn Directory> = Arc::new(log.directory());
                 let hub = Hub::with_parts(config.hub.clone(), router, Arc::new(log));
                 (hub, Some(directory))
@@ -177,12 +207,32 @@ impl Server {
                     publish_requires_auth: config.publish_requires_auth(),
                     directory,
                     publish_limits: publish_limits.clone(),
+                    metrics: Some(metrics.clone()),
                 };
                 let mercure = Mercure::new(mercure_config.clone(), hub.clone(), tls_port, shared)?;
                 Some(Arc::new(mercure))
             }
             None => None,
         };
+        // Without the admin listener nobody can read the metrics: the delivery path then
+        // counts nothing (what `--no-admin` measures against).
+        if config.admin.listen.is_some() {
+            hub.set_latency_probe(metrics.latency_probe());
+        }
+        for route in &config.routes {
+            metrics.add_route(&route.metric_label());
+        }
+        {
+            let gateway = gateway.clone();
+            let metrics_ref = Arc::downgrade(&metrics);
+            metrics.on_scrape(move || {
+                if let Some(metrics) = metrics_ref.upgrade() {
+                    let (upstreams, subscribers) = gateway.fanout_counts();
+                    metrics.set_fanout(upstreams, subscribers);
+                }
+            });
+        }
+        readiness.set_certificates(true);
         Ok(Self {
             gateway,
             tls_listener,
@@ -194,7 +244,22 @@ impl Server {
             hub,
             mercure,
             config,
+            metrics,
+            readiness: Arc::new(readiness),
+            admin_listener,
         })
+    }
+
+    /// The bound admin address, if the admin listener is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// This server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The bound TLS address (useful with port 0).
@@ -243,6 +308,9 @@ impl Server {
             hub,
             mercure,
             config,
+            metrics,
+            readiness,
+            admin_listener,
         } = self;
         let (acme, http01) = acme.unzip();
         let publish_guard = PublishGuard::new(
@@ -271,9 +339,14 @@ impl Server {
             .with_mercure(mercure)
             .with_gateway(Some(gateway.clone()))
             .with_demo(config.demo)
-            .with_acme(http01);
+            .with_acme(http01)
+            .with_public_healthz(config.admin.public_healthz);
+        let app = match admin_listener {
+            Some(_) => app.with_metrics(metrics.clone()),
+            None => app,
+        };
         let drain = Drain::new();
-        let ctx = Arc::new(ConnContext::new(app, acceptor, &config));
+        let ctx = Arc::new(ConnContext::new(app, acceptor, &config, metrics.clone()));
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
         let accepted = AtomicU64::new(0);
         tracing::info!(
@@ -282,9 +355,40 @@ impl Server {
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
                 .map_or("off".into(), |a| a.to_string()),
+            admin = %admin_listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map_or("off".into(), |a| a.to_string()),
             "listening"
         );
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin_task = admin_listener.map(|listener| {
+            let admin = Admin::new(
+                metrics.clone(),
+                readiness.clone(),
+                config.admin.token.clone(),
+            );
+            tokio::spawn(Arc::new(admin).serve(listener, async move {
+                let _ = admin_stopped.await;
+            }))
+        });
+        readiness.set_listening(true);
 
+        // `/readyz` turns 503 the moment shutdown is asked for, before any GOAWAY: load
+        // balancers stop sending new clients first. New connections are still accepted
+        // for `admin.unready_delay_secs`, until they have noticed.
+        let unready_delay = config.admin.unready_delay;
+        let shutdown = {
+            let readiness = readiness.clone();
+            async move {
+                shutdown.await;
+                readiness.start_draining();
+                if !unready_delay.is_zero() {
+                    tracing::info!(delay = ?unready_delay, "shutting down: not ready; draining after the delay");
+                    tokio::time::sleep(unready_delay).await;
+                }
+            }
+        };
         tokio::pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
         let summary = tokio::spawn(log_summaries(
@@ -355,6 +459,11 @@ impl Server {
                 ?deadline,
                 "shutdown deadline reached; closed the remaining connections"
             );
+        }
+        // The admin listener answered (503 on /readyz) for the whole drain.
+        let _ = admin_stop.send(());
+        if let Some(task) = admin_task {
+            let _ = task.await;
         }
         let stats = hub.stats();
         tracing::info!(
@@ -428,6 +537,48 @@ async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: 
             "summary"
         );
     }
+}
+
+/// Sets the expiry metric of the certificate (chain) in `path`, named `name`. The
+/// certificate was just loaded, so a failure here is only logged.
+/// Keeps the certificate expiry gauges current: read from what is served at each scrape,
+/// so reloads and renewals show without anyone telling the metrics. Labels are the
+/// configured files' names (bounded by the configuration), `local` for the generated
+/// certificate (`local_cert`) and `acme`.
+fn record_expiry(
+    metrics: &Arc<Metrics>,
+    certificates: &Arc<CertStore>,
+    local_cert: Option<std::path::PathBuf>,
+    acme: Option<Arc<std::sync::Mutex<AcmeStatus>>>,
+) {
+    let record = {
+        let metrics = Arc::downgrade(metrics);
+        let certificates = certificates.clone();
+        move || {
+            let Some(metrics) = metrics.upgrade() else {
+                return;
+            };
+            for state in certificates.states() {
+                let name = if local_cert.as_ref() == Some(&state.cert) {
+                    "local".to_owned()
+                } else {
+                    state
+                        .cert
+                        .file_name()
+                        .map_or_else(|| "cert".into(), |n| n.to_string_lossy().into_owned())
+                };
+                metrics.certificate_expires(&name, state.not_after);
+            }
+            let issued = acme
+                .as_ref()
+                .and_then(|status| status.lock().unwrap_or_else(|e| e.into_inner()).not_after);
+            if let Some(not_after) = issued {
+                metrics.certificate_expires("acme", not_after);
+            }
+        }
+    };
+    record();
+    metrics.on_scrape(record);
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {

@@ -22,6 +22,7 @@ pub use error::AcmeError;
 use crate::{
     config::AcmeConfig,
     http::Http01Challenges,
+    metrics::{Metrics, RenewalOutcome},
     tls::{CertStore, Loaded},
 };
 
@@ -48,6 +49,7 @@ pub struct AcmeManager {
     store: Arc<CertStore>,
     http01: Arc<Http01Challenges>,
     status: Arc<Mutex<AcmeStatus>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AcmeManager {
@@ -59,6 +61,7 @@ impl AcmeManager {
             store,
             http01,
             status: Arc::default(),
+            metrics: None,
         };
         match storage::load_certificate(&manager.config) {
             Ok(Some(loaded)) => {
@@ -77,6 +80,12 @@ impl AcmeManager {
             }
         }
         manager
+    }
+
+    /// Counts its outcomes in `metrics` (`ssegate_acme_renewals_total`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// What it has done so far.
@@ -104,6 +113,7 @@ impl AcmeManager {
                         "acme: new certificate; serving it to new connections"
                     );
                     self.lock_status().issued += 1;
+                    self.count(RenewalOutcome::Success);
                     self.serve(loaded);
                     earliest = tokio::time::Instant::now() + self.config.retry;
                 }
@@ -121,6 +131,7 @@ impl AcmeManager {
                         retry_in = ?wait,
                         "acme: could not obtain a certificate"
                     );
+                    self.count(RenewalOutcome::Failure);
                     {
                         let mut status = self.lock_status();
                         status.failed += 1;
@@ -152,6 +163,12 @@ impl AcmeManager {
     fn serve(&self, loaded: Loaded) {
         self.lock_status().not_after = Some(loaded.not_after);
         self.store.set_managed(&self.config.domains, loaded);
+    }
+
+    fn count(&self, outcome: RenewalOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.acme_renewal(outcome);
+        }
     }
 
     fn lock_status(&self) -> MutexGuard<'_, AcmeStatus> {

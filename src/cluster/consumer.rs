@@ -4,7 +4,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use redis::{aio::ConnectionManager, Value};
@@ -14,7 +14,10 @@ use super::{
     entry::{entries, stream_id, LogEntry},
     lock, Keys, Shared, BLOCK, DELIVERY_CHUNK, PAGE,
 };
-use crate::hub::{Cursor, Router};
+use crate::{
+    hub::{Cursor, Router},
+    metrics::ClusterMetrics,
+};
 
 /// Reads the stream from `after` for as long as the node runs, handing each event to the
 /// router in stream order. Redis going away pauses it; it goes on from the same position.
@@ -25,6 +28,7 @@ pub(super) async fn consume(
     router: Arc<Router>,
     state: Arc<Mutex<Shared>>,
     node: String,
+    metrics: ClusterMetrics,
 ) {
     let mut failures: u32 = 0;
     let mut reader: Option<ConnectionManager> = None;
@@ -70,6 +74,7 @@ pub(super) async fn consume(
         let reply = match reply {
             Ok(reply) => {
                 failures = 0;
+                lock(&state).last_read = Some(Instant::now());
                 reply
             }
             Err(e) => {
@@ -88,6 +93,9 @@ pub(super) async fn consume(
                 deliver(&router, entry);
                 after = Some(entry.cursor);
             }
+            if let Some(last) = chunk.last() {
+                metrics.consumer_lag.set(lag_secs(last.cursor));
+            }
             // Catching up, a node reads full pages: hand them over a chunk at a time and let
             // the streams fed send in between, so that a subscriber that keeps up is not
             // ended as too slow because its node fell behind.
@@ -100,6 +108,16 @@ pub(super) async fn consume(
             }
         }
     }
+}
+
+/// Seconds from the entry's id time (Redis's clock, when it took the entry) to now (this
+/// node's clock); clocks apart by more than the lag show as 0.
+fn lag_secs(cursor: Cursor) -> f64 {
+    let id_ms = (cursor.raw() >> 64) as u64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now_ms.saturating_sub(id_ms) as f64 / 1000.0
 }
 
 fn xread_entries(reply: &Value) -> Option<&Value> {

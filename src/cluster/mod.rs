@@ -19,7 +19,7 @@ mod replay;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use redis::{Script, Value};
@@ -31,6 +31,7 @@ use crate::{
         AppendFuture, Appended, Cursor, Log, LogStats, LookupFuture, NewEvent, PublishError,
         ReadFuture, Router, Wants,
     },
+    metrics::ClusterMetrics,
 };
 use connection::Connections;
 use consumer::consume;
@@ -45,6 +46,8 @@ const PAGE: usize = 512;
 const DELIVERY_CHUNK: usize = 32;
 /// How long the consumer's `XREAD` blocks before it asks again.
 const BLOCK: Duration = Duration::from_secs(1);
+/// No successful read for this long: the log is taken for unreachable (`/readyz`).
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Why the cluster log could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,7 @@ pub struct RedisLog {
     consumer: AbortHandle,
     /// Follows a Sentinel failover; none without Sentinel.
     watcher: Option<AbortHandle>,
+    metrics: ClusterMetrics,
 }
 
 #[derive(Debug)]
@@ -83,6 +87,8 @@ struct Shared {
     tail: Option<Cursor>,
     oldest: Option<Cursor>,
     length: usize,
+    /// When the consumer last had an answer from Redis.
+    last_read: Option<Instant>,
 }
 
 impl std::fmt::Debug for RedisLog {
@@ -99,6 +105,7 @@ impl RedisLog {
     pub async fn connect(
         config: &ClusterConfig,
         router: Arc<Router>,
+        metrics: ClusterMetrics,
     ) -> Result<Self, ClusterError> {
         let url = config.redis_url.to_string();
         let fail = |source| ClusterError {
@@ -127,6 +134,8 @@ impl RedisLog {
         }
         let state = Arc::new(Mutex::new(Shared {
             tail,
+            // Redis just answered.
+            last_read: Some(Instant::now()),
             ..Shared::default()
         }));
         let consumer = tokio::spawn(consume(
@@ -136,6 +145,7 @@ impl RedisLog {
             router,
             state.clone(),
             config.node_name.clone(),
+            metrics.clone(),
         ))
         .abort_handle();
         let watcher = watcher.map(|watch| tokio::spawn(watch).abort_handle());
@@ -151,7 +161,19 @@ impl RedisLog {
             state,
             consumer,
             watcher,
+            metrics,
         })
+    }
+
+    /// Whether the log is reachable, for `/readyz`: the consumer's blocking read returns at
+    /// least every `BLOCK` while Redis answers, so no read for [`UNREACHABLE_AFTER`] means
+    /// it does not.
+    pub fn reachability(&self) -> impl Fn() -> Result<(), &'static str> + Send + Sync + 'static {
+        let state = self.state.clone();
+        move || match lock(&state).last_read {
+            Some(at) if at.elapsed() < UNREACHABLE_AFTER => Ok(()),
+            _ => Err("shared log unreachable"),
+        }
     }
 }
 
@@ -219,8 +241,10 @@ impl Log for RedisLog {
         let max_len = self.max_len;
         let timeout = self.timeout;
         let state = self.state.clone();
+        let append_latency = self.metrics.append_latency.clone();
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + timeout;
+            let started = Instant::now();
             let added = match &event.id {
                 // The common case needs no id bookkeeping: one XADD, not a script (the
                 // script costs Redis several times the CPU of the XADD it runs).
@@ -258,6 +282,7 @@ impl Log for RedisLog {
                         .await
                 }
             };
+            append_latency.observe(started.elapsed().as_secs_f64());
             let id = match added {
                 Ok(Ok(id)) => id,
                 Ok(Err(e)) if e.code() == Some("DUPLICATE") => {

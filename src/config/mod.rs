@@ -5,6 +5,7 @@
 //! Plain data: imports `http` (trusted proxies) and `auth` (verification keys), never a
 //! front door, the hub's internals or the edge; each area imports its section from here.
 
+mod admin;
 mod cluster;
 mod hub;
 pub mod mercure;
@@ -21,6 +22,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use admin::{AdminConfig, RawAdmin, DEFAULT_ADMIN_LISTEN};
 pub use cluster::{ClusterConfig, RawCluster, SentinelConfig};
 pub use hub::{HubConfig, RawHub};
 pub use mercure::{CorsOrigins, MercureConfig, RawIssuer, RawKey, RawMercure};
@@ -95,6 +97,8 @@ pub struct RawConfig {
     pub mercure: RawMercure,
     /// `[cluster]`: a log shared with other nodes on Redis Streams.
     pub cluster: RawCluster,
+    /// `[admin]`: the admin listener (metrics, health, readiness).
+    pub admin: RawAdmin,
     /// `[[route]]`: upstream routes of the gateway.
     #[serde(rename = "route")]
     pub routes: Vec<RawRoute>,
@@ -266,6 +270,8 @@ pub struct Config {
     pub mercure: Option<MercureConfig>,
     /// The shared log; `None`: this node's log is in memory.
     pub cluster: Option<ClusterConfig>,
+    /// The admin listener and health endpoints.
+    pub admin: AdminConfig,
 }
 
 /// Validated `[server]`.
@@ -492,6 +498,7 @@ impl RawConfig {
             publish_auth,
             mercure: self.mercure.validate()?,
             cluster,
+            admin: self.admin.validate()?,
             heartbeat_interval,
             log: LogConfig {
                 format,

@@ -208,6 +208,15 @@ impl RouteConfig {
     pub fn precedence(&self) -> (bool, usize) {
         (self.host.is_none(), usize::MAX - self.path.len())
     }
+
+    /// The route's name in metrics labels: its host (if any) and path prefix, from the
+    /// configuration, so the label's values are as many as the routes.
+    pub fn metric_label(&self) -> String {
+        match &self.host {
+            Some(host) => format!("{host}{}", self.path),
+            None => self.path.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -128,6 +128,17 @@ impl Fanout {
         }
     }
 
+    /// Shared upstream streams open now, and the clients on them (for metrics).
+    pub fn counts(&self) -> (usize, usize) {
+        let shared: Vec<Arc<SharedStream>> =
+            lock(&self.inner.streams).by_key.values().cloned().collect();
+        let subscribers = shared
+            .iter()
+            .map(|s| lock(&s.state).subscribers.len())
+            .sum();
+        (shared.len(), subscribers)
+    }
+
     /// Ends every shared stream (the server drains): each subscriber's stream ends after
     /// what it has queued, the upstream requests stop, and no new stream opens.
     pub fn shutdown(&self) {

@@ -90,6 +90,15 @@ impl Gateway {
         }
     }
 
+    /// Shared upstream streams open now, and the clients on them, over every route.
+    pub fn fanout_counts(&self) -> (usize, usize) {
+        self.routes
+            .iter()
+            .filter_map(|r| r.fanout.as_ref())
+            .map(Fanout::counts)
+            .fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds))
+    }
+
     /// True when no route is configured.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()

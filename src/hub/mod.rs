@@ -200,6 +200,11 @@ impl Hub {
         Self::with_parts(config, router, log)
     }
 
+    /// Times sampled deliveries with `probe` (see [`crate::metrics::LatencyProbe`]).
+    pub fn set_latency_probe(&self, probe: Arc<crate::metrics::LatencyProbe>) {
+        self.router.set_latency_probe(probe);
+    }
+
     /// The hub's settings.
     pub fn config(&self) -> &HubConfig {
         &self.config

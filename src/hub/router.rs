@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
     },
     task::Waker,
 };
@@ -21,7 +21,7 @@ use super::{
     scan::ScanGroups,
     selection::{Subscriber, UpdateView},
 };
-use crate::sse::CloseReason;
+use crate::{metrics::LatencyProbe, sse::CloseReason};
 
 /// The subscribers of this node, by topic and by scan group.
 #[derive(Debug, Default)]
@@ -29,6 +29,8 @@ pub struct Router {
     state: Mutex<State>,
     /// Frames queued since start (one per event per subscriber).
     enqueued: AtomicU64,
+    /// Times one event at a time from here to its first write (set once, by the server).
+    probe: OnceLock<Arc<LatencyProbe>>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +68,10 @@ impl Router {
     ) -> usize {
         let mut wakers: Vec<Waker> = Vec::new();
         let mut receivers = 0;
+        // Before any mailbox has the frame, so no subscriber can write it first.
+        if let Some(probe) = self.probe.get() {
+            probe.arm(frame);
+        }
         {
             let mut state = self.lock();
             let view = UpdateView::new(topics, private);
@@ -101,6 +107,11 @@ impl Router {
         }
         self.enqueued.fetch_add(receivers as u64, Ordering::Relaxed);
         receivers
+    }
+
+    /// Times the delivery of sampled events with `probe` (the first call wins).
+    pub fn set_latency_probe(&self, probe: Arc<LatencyProbe>) {
+        let _ = self.probe.set(probe);
     }
 
     /// Starts delivery after `cursor`, for a log whose history begins before this node

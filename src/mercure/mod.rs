@@ -69,6 +69,8 @@ pub struct ServerSettings {
     pub directory: Option<Arc<dyn Directory>>,
     /// Publish rate limits, shared with the native API.
     pub publish_limits: Arc<PublishLimits>,
+    /// Where refused tokens are counted.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// The Mercure hub's endpoints. One per server, shared by every connection.
@@ -335,7 +337,27 @@ impl Mercure {
     }
 
     fn auth_error(&self, e: &AuthError) -> Response<ResponseBody> {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.token_rejected(rejection_reason(e));
+        }
         challenge_response(e, &self.metadata_url)
+    }
+}
+
+/// The fixed set of reasons a refused token is counted under.
+fn rejection_reason(e: &AuthError) -> crate::metrics::TokenRejection {
+    use crate::{auth::TokenError as T, metrics::TokenRejection as R};
+    match e {
+        AuthError::MissingToken => R::Missing,
+        AuthError::InsufficientScope => R::Scope,
+        AuthError::InvalidRequest(_) => R::Malformed,
+        AuthError::InvalidToken(t) => match t {
+            T::Malformed(_) | T::TooLarge(_) | T::WrongType | T::CriticalHeader => R::Malformed,
+            T::Expired | T::NotYetValid | T::IssuedInFuture | T::MissingExpiry => R::Expired,
+            T::DisallowedAlgorithm | T::BadSignature => R::Signature,
+            T::UntrustedIssuer | T::WrongAudience => R::Issuer,
+            T::AuthorizationDetails(_) | T::LegacyClaim(_) | T::LegacyDisabled => R::Claims,
+        },
     }
 }
 

@@ -10,6 +10,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -22,6 +23,7 @@ use super::{
     event::{encode_notice, GAP_EVENT_TYPE, HEARTBEAT_COMMENT, OPEN_COMMENT},
     CloseReason, EventSource, Next, Resume,
 };
+use crate::metrics::{ReplayOutcome, StreamEnd, StreamMetrics};
 
 /// Most events sent in one DATA frame: a busy stream catches up in few frames, and one
 /// frame stays far below any window.
@@ -76,6 +78,8 @@ pub struct SseBody<S: EventSource + ?Sized> {
     scratch: Vec<Bytes>,
     delivered: u64,
     ended: Option<EndReason>,
+    /// Counted by the front door's handles once [`SseBody::observe`]d.
+    metrics: Option<Arc<StreamMetrics>>,
     subscription: S,
 }
 
@@ -114,11 +118,27 @@ impl<S: EventSource> SseBody<S> {
             scratch: Vec::new(),
             delivered: 0,
             ended: None,
+            metrics: None,
         }
     }
 }
 
 impl<S: EventSource + ?Sized> SseBody<S> {
+    /// Counts this stream with `metrics` from now on: opened (and its resumption's
+    /// outcome) now, its deliveries as they are written, its end when dropped.
+    pub fn observe(&mut self, metrics: Arc<StreamMetrics>) {
+        let replay = match self.subscription.resume() {
+            Resume::Live => None,
+            Resume::Complete => Some(ReplayOutcome::Complete),
+            Resume::Gap => Some(ReplayOutcome::Gap),
+        };
+        metrics.opened(replay);
+        if let Some(previous) = self.metrics.replace(metrics) {
+            // Observed twice: the first handles give the stream back.
+            previous.ended(StreamEnd::ClientGone);
+        }
+    }
+
     fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
         self.ended = Some(reason);
         if reason == EndReason::SourceFailed {
@@ -141,6 +161,9 @@ impl<S: EventSource + ?Sized> SseBody<S> {
             Poll::Ready(Next::Frames) => {
                 let count = self.scratch.len() as u64;
                 self.delivered += count;
+                if let Some(metrics) = &self.metrics {
+                    metrics.delivered(&self.scratch);
+                }
                 if let Some(r) = &mut self.remaining {
                     *r = r.saturating_sub(count);
                 }
@@ -231,10 +254,22 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
 
 impl<S: EventSource + ?Sized> Drop for SseBody<S> {
     fn drop(&mut self) {
+        let reason = self.ended.unwrap_or(EndReason::ClientGone);
+        if let Some(metrics) = &self.metrics {
+            metrics.ended(match reason {
+                EndReason::Limit => StreamEnd::Limit,
+                EndReason::Timeout => StreamEnd::Timeout,
+                EndReason::Overflow => StreamEnd::Overflow,
+                EndReason::Shutdown => StreamEnd::Shutdown,
+                EndReason::ClientGone => StreamEnd::ClientGone,
+                EndReason::SourceEnded => StreamEnd::SourceEnded,
+                EndReason::SourceFailed => StreamEnd::SourceFailed,
+            });
+        }
         tracing::debug!(
             source = %self.subscription.describe(),
             delivered = self.delivered,
-            reason = ?self.ended.unwrap_or(EndReason::ClientGone),
+            ?reason,
             "stream closed"
         );
     }

@@ -54,6 +54,8 @@ pub fn ssegate(cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssegate"));
     cmd.current_dir(cwd)
         .env_remove("RUST_LOG")
+        // Tests run servers side by side: the admin listener's fixed default would collide.
+        .env("SSEGATE_ADMIN_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd
@@ -286,6 +288,24 @@ async fn serve_config_with_bad_listen_address_exits_64_naming_server_listen() {
     let out = serve_with_config(tmp.path(), "[server]\nlisten = \"nope\"\n").await;
     let stderr = out.expect_failure(Some(64));
     assert!(stderr.contains("server.listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_with_a_bad_admin_listen_exits_64_naming_admin_listen() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "nope"];
+    let out = run(tmp.path(), &args).await;
+    let stderr = out.expect_failure(Some(64));
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_config_with_a_missing_admin_token_file_exits_64_naming_it() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let toml = "[admin]\ntoken_file = \"/nonexistent/admin-token\"\n";
+    let out = serve_with_config(tmp.path(), toml).await;
+    let stderr = out.expect_failure(Some(64));
+    assert!(stderr.contains("admin.token_file"), "{stderr}");
 }
 
 #[tokio::test]

@@ -411,6 +411,7 @@ async fn nodes_reach_redis_over_tls_with_a_password_from_a_file() {
     std::fs::write(&wrong, "not-it").unwrap();
     let mut raw = ssegate::config::RawConfig::default();
     raw.server.listen = "127.0.0.1:0".into();
+    raw.admin.listen = "127.0.0.1:0".into();
     raw.tls.cert_dir = certs.path().join("node");
     raw.cluster.redis_url = Some(url.clone());
     raw.cluster.ca_file = Some(certs.path().join("ca.pem"));

@@ -7,6 +7,7 @@
 mod support;
 
 mod acme;
+mod admin;
 mod architecture;
 mod bad_input;
 mod browser;
@@ -21,6 +22,7 @@ mod gateway;
 mod heartbeat;
 mod limits;
 mod mercure;
+mod metrics;
 mod protocol;
 mod replay;
 mod shutdown;

@@ -2,6 +2,7 @@
 //! and real TLS clients (HTTP/2 and HTTP/1.1, chosen by ALPN) that read streams with an
 //! independent SSE parser (`eventsource-stream`).
 
+pub mod admin;
 pub mod browser;
 pub mod mercure;
 pub mod pebble;
@@ -34,6 +35,8 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub plaintext_addr: Option<SocketAddr>,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`), unless `[admin]` is off.
+    pub admin_addr: Option<SocketAddr>,
     pub cert_dir: PathBuf,
     pub hub: Arc<Hub>,
     /// What automatic HTTPS did, with `[tls.acme]`.
@@ -55,6 +58,7 @@ impl TestServer {
         let mut raw = RawConfig::default();
         raw.server.listen = "127.0.0.1:0".into();
         raw.server.plaintext_listen = Some("127.0.0.1:0".into());
+        raw.admin.listen = "127.0.0.1:0".into();
         raw.tls.cert_dir = dir.path().join("certs");
         tweak(&mut raw);
         let cert_dir = raw.tls.cert_dir.clone();
@@ -62,6 +66,7 @@ impl TestServer {
         let server = Server::bind(config).await.expect("server binds");
         let addr = server.tls_addr();
         let plaintext_addr = server.plaintext_addr();
+        let admin_addr = server.admin_addr();
         let hub = server.hub().clone();
         let acme = server.acme_status();
         let (tx, rx) = oneshot::channel::<()>();
@@ -71,6 +76,7 @@ impl TestServer {
         Self {
             addr,
             plaintext_addr,
+            admin_addr,
             cert_dir,
             hub,
             acme,

@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::{
     acme::{AcmeManager, AcmeStatus},
-    admin::{Admin, Readiness},
+    admin::Readiness,
     auth::{KeyError, PublishAuthority},
     certs,
     cluster::{ClusterError, RedisLog},
@@ -41,6 +41,9 @@ use crate::{
     shutdown::Drain,
     tls::{self, CertStore},
 };
+use observe::{record_expiry, unready_first, watch_cluster, AdminTask};
+
+mod observe;
 
 /// File descriptors the process asks for at start (the hard limit may cap it).
 pub const FD_LIMIT: u64 = 20_000;
@@ -180,13 +183,7 @@ impl Server {
             Some(cluster) => {
                 let router = Arc::new(Router::new());
                 let log = RedisLog::connect(cluster, router.clone(), metrics.cluster()).await?;
-                let reachable = Arc::new(log.reachability());
-                let check = reachable.clone();
-                readiness = readiness.with_check(Box::new(move || check()));
-                let gauge = metrics.cluster().log_reachable;
-                metrics.on_scrape(move || {
-                    gauge.set(i64::from(reachable().is_ok()));
-                });
+                readiness = watch_cluster(&metrics, readiness, &log);
                 let directory: Arc<dyn Directory> = Arc::new(log.directory());
                 let hub = Hub::with_parts(config.hub.clone(), router, Arc::new(log));
                 (hub, Some(directory))
@@ -214,24 +211,7 @@ impl Server {
             }
             None => None,
         };
-        // Without the admin listener nobody can read the metrics: the delivery path then
-        // counts nothing (what `--no-admin` measures against).
-        if config.admin.listen.is_some() {
-            hub.set_latency_probe(metrics.latency_probe());
-        }
-        for route in &config.routes {
-            metrics.add_route(&route.metric_label());
-        }
-        {
-            let gateway = gateway.clone();
-            let metrics_ref = Arc::downgrade(&metrics);
-            metrics.on_scrape(move || {
-                if let Some(metrics) = metrics_ref.upgrade() {
-                    let (upstreams, subscribers) = gateway.fanout_counts();
-                    metrics.set_fanout(upstreams, subscribers);
-                }
-            });
-        }
+        observe::wire(&metrics, &config, &hub, &gateway);
         readiness.set_certificates(true);
         Ok(Self {
             gateway,
@@ -361,34 +341,14 @@ impl Server {
                 .map_or("off".into(), |a| a.to_string()),
             "listening"
         );
-        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin_task = admin_listener.map(|listener| {
-            let admin = Admin::new(
-                metrics.clone(),
-                readiness.clone(),
-                config.admin.token.clone(),
-            );
-            tokio::spawn(Arc::new(admin).serve(listener, async move {
-                let _ = admin_stopped.await;
-            }))
+            let token = config.admin.token.clone();
+            AdminTask::start(listener, metrics.clone(), readiness.clone(), token)
         });
         readiness.set_listening(true);
-
-        // `/readyz` turns 503 the moment shutdown is asked for, before any GOAWAY: load
-        // balancers stop sending new clients first. New connections are still accepted
-        // for `admin.unready_delay_secs`, until they have noticed.
-        let unready_delay = config.admin.unready_delay;
-        let shutdown = {
-            let readiness = readiness.clone();
-            async move {
-                shutdown.await;
-                readiness.start_draining();
-                if !unready_delay.is_zero() {
-                    tracing::info!(delay = ?unready_delay, "shutting down: not ready; draining after the delay");
-                    tokio::time::sleep(unready_delay).await;
-                }
-            }
-        };
+        // New connections are still accepted for `admin.unready_delay_secs` after /readyz
+        // turned 503.
+        let shutdown = unready_first(shutdown, readiness.clone(), config.admin.unready_delay);
         tokio::pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
         let summary = tokio::spawn(log_summaries(
@@ -461,9 +421,8 @@ impl Server {
             );
         }
         // The admin listener answered (503 on /readyz) for the whole drain.
-        let _ = admin_stop.send(());
-        if let Some(task) = admin_task {
-            let _ = task.await;
+        if let Some(admin) = admin_task {
+            admin.stop().await;
         }
         let stats = hub.stats();
         tracing::info!(
@@ -537,48 +496,6 @@ async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: 
             "summary"
         );
     }
-}
-
-/// Sets the expiry metric of the certificate (chain) in `path`, named `name`. The
-/// certificate was just loaded, so a failure here is only logged.
-/// Keeps the certificate expiry gauges current: read from what is served at each scrape,
-/// so reloads and renewals show without anyone telling the metrics. Labels are the
-/// configured files' names (bounded by the configuration), `local` for the generated
-/// certificate (`local_cert`) and `acme`.
-fn record_expiry(
-    metrics: &Arc<Metrics>,
-    certificates: &Arc<CertStore>,
-    local_cert: Option<std::path::PathBuf>,
-    acme: Option<Arc<std::sync::Mutex<AcmeStatus>>>,
-) {
-    let record = {
-        let metrics = Arc::downgrade(metrics);
-        let certificates = certificates.clone();
-        move || {
-            let Some(metrics) = metrics.upgrade() else {
-                return;
-            };
-            for state in certificates.states() {
-                let name = if local_cert.as_ref() == Some(&state.cert) {
-                    "local".to_owned()
-                } else {
-                    state
-                        .cert
-                        .file_name()
-                        .map_or_else(|| "cert".into(), |n| n.to_string_lossy().into_owned())
-                };
-                metrics.certificate_expires(&name, state.not_after);
-            }
-            let issued = acme
-                .as_ref()
-                .and_then(|status| status.lock().unwrap_or_else(|e| e.into_inner()).not_after);
-            if let Some(not_after) = issued {
-                metrics.certificate_expires("acme", not_after);
-            }
-        }
-    };
-    record();
-    metrics.on_scrape(record);
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {

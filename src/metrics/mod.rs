@@ -12,6 +12,7 @@
 //! owned elsewhere (fan-out upstreams, the cluster's reachability) are read when scraped,
 //! through hooks ([`Metrics::on_scrape`]).
 
+mod handles;
 pub mod labels;
 mod probe;
 
@@ -20,7 +21,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use bytes::Bytes;
 use prometheus_client::{
     encoding::text::encode,
     metrics::{
@@ -32,6 +32,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+pub use handles::{ClusterMetrics, ConnGuard, StreamMetrics};
 use labels::{
     status_label, CertLabels, ConnLabels, DoorLabels, EndLabels, HandshakeLabels, ListenerLabels,
     PublishErrorLabels, RenewalLabels, ReplayLabels, RouteLabels, TokenLabels, PUBLISH_STATUSES,
@@ -84,38 +85,6 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
-}
-
-/// What the cluster log reports: handed to it by the server (the cluster imports only this
-/// leaf, never the edge).
-#[derive(Debug, Clone)]
-pub struct ClusterMetrics {
-    /// Seconds from sending an append to Redis answering it.
-    pub append_latency: Histogram,
-    /// Seconds between an entry's id time (when Redis took it) and this node's consumer
-    /// handing it to the router, for the last entry read.
-    pub consumer_lag: FloatGauge,
-    /// 1 when the consumer read the log recently (or Redis answered a probe), else 0.
-    pub log_reachable: Gauge,
-}
-
-/// The handles one front door's streams count with, resolved once at startup: the hot path
-/// never looks a label up.
-#[derive(Debug)]
-pub struct StreamMetrics {
-    active: Gauge,
-    opened: Counter,
-    delivered: Counter,
-    ends: [Counter; StreamEnd::ALL.len()],
-    complete: Counter,
-    gap: Counter,
-    probe: Arc<LatencyProbe>,
-}
-
-/// An open connection of a known protocol: counted active until dropped.
-#[derive(Debug)]
-pub struct ConnGuard {
-    active: Gauge,
 }
 
 impl Metrics {
@@ -497,40 +466,4 @@ fn register_cluster(registry: &mut Registry, c: &ClusterMetrics) {
         "1 when this node's consumer read the shared log within the last seconds, else 0",
         c.log_reachable.clone(),
     );
-}
-
-impl StreamMetrics {
-    /// A stream opened; `replay` says how its resumption went, if it resumed.
-    pub fn opened(&self, replay: Option<ReplayOutcome>) {
-        self.opened.inc();
-        self.active.inc();
-        match replay {
-            Some(ReplayOutcome::Complete) => self.complete.inc(),
-            Some(ReplayOutcome::Gap) => self.gap.inc(),
-            None => 0,
-        };
-    }
-
-    /// `frames` are about to be written: one relaxed add, one relaxed load.
-    #[inline]
-    pub fn delivered(&self, frames: &[Bytes]) {
-        self.delivered.inc_by(frames.len() as u64);
-        self.probe.check(frames);
-    }
-
-    /// A stream ended for `reason`.
-    pub fn ended(&self, reason: StreamEnd) {
-        self.active.dec();
-        let index = StreamEnd::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or_default();
-        self.ends[index].inc();
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.active.dec();
-    }
 }

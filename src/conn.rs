@@ -95,6 +95,13 @@ impl ConnContext {
     }
 }
 
+impl ConnContext {
+    /// The per-client-address connection counts, for the metrics.
+    pub fn connections_per_client(&self) -> &Arc<ConnectionsPerClient> {
+        &self.per_client
+    }
+}
+
 /// Spawns the tasks hyper creates (one per HTTP/2 stream) inside the connection's span, so
 /// stream logs carry the client address.
 #[derive(Debug, Clone, Copy)]

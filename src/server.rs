@@ -298,7 +298,7 @@ impl Server {
             config.publish_auth.static_tokens.clone(),
             mercure.clone().map(|m| m as Arc<dyn PublishAuthority>),
         )
-        .with_limits(publish_limits);
+        .with_limits(publish_limits.clone());
         log_publish_policy(&config, mercure.as_deref());
         let key_refresh = mercure
             .as_ref()
@@ -327,6 +327,12 @@ impl Server {
         };
         let drain = Drain::new();
         let ctx = Arc::new(ConnContext::new(app, acceptor, &config, metrics.clone()));
+        observe::count_refusals(
+            &metrics,
+            ctx.connections_per_client().clone(),
+            publish_limits,
+            hub.clone(),
+        );
         let permits = Arc::new(Semaphore::new(config.server.max_connections));
         let accepted = AtomicU64::new(0);
         tracing::info!(

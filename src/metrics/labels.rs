@@ -118,6 +118,17 @@ pub enum TokenRejection {
     Scope,
 }
 
+/// A limit that refused a client.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Limit {
+    /// `server.max_connections_per_client`: a connection closed at accept.
+    ConnectionsPerClient,
+    /// `hub.publish_rate_per_client` or `hub.publish_rate_per_token`: a `429`.
+    PublishRate,
+    /// `hub.max_subscribers`: a subscription refused with `503`.
+    Subscribers,
+}
+
 /// Outcome of an ACME certificate renewal.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum RenewalOutcome {
@@ -192,6 +203,11 @@ label_values! {
     RenewalOutcome {
         Success => "success",
         Failure => "failure",
+    }
+    Limit {
+        ConnectionsPerClient => "connections_per_client",
+        PublishRate => "publish_rate",
+        Subscribers => "subscribers",
     }
 }
 
@@ -272,6 +288,13 @@ pub struct TokenLabels {
 pub struct CertLabels {
     /// The certificate.
     pub certificate: String,
+}
+
+/// `{limit}` that refused.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// Which limit.
+    pub limit: Limit,
 }
 
 /// `{outcome}` of a renewal.

@@ -34,12 +34,13 @@ use prometheus_client::{
 
 pub use handles::{ClusterMetrics, ConnGuard, StreamMetrics};
 use labels::{
-    status_label, CertLabels, ConnLabels, DoorLabels, EndLabels, HandshakeLabels, ListenerLabels,
-    PublishErrorLabels, RenewalLabels, ReplayLabels, RouteLabels, TokenLabels, PUBLISH_STATUSES,
+    status_label, CertLabels, ConnLabels, DoorLabels, EndLabels, HandshakeLabels, LimitLabels,
+    ListenerLabels, PublishErrorLabels, RenewalLabels, ReplayLabels, RouteLabels, TokenLabels,
+    PUBLISH_STATUSES,
 };
 pub use labels::{
-    FrontDoor, HandshakeFailure, Listener, Protocol, RenewalOutcome, ReplayOutcome, StreamEnd,
-    TokenRejection,
+    FrontDoor, HandshakeFailure, Limit, Listener, Protocol, RenewalOutcome, ReplayOutcome,
+    StreamEnd, TokenRejection,
 };
 pub use probe::LatencyProbe;
 
@@ -78,6 +79,7 @@ pub struct Metrics {
     token_rejections: Family<TokenLabels, Counter>,
     cert_expiry: Family<CertLabels, Gauge>,
     acme_renewals: Family<RenewalLabels, Counter>,
+    limit_refusals: Family<LimitLabels, Counter>,
     cluster: ClusterMetrics,
 }
 
@@ -216,6 +218,13 @@ impl Metrics {
             "ACME certificate renewals, by outcome (see Metrics::acme_renewal)",
             Family::clone(&acme_renewals),
         );
+        let limit_refusals = Family::default();
+        registry.register(
+            "limit_refusals",
+            "Clients refused by a limit: connections closed at accept (connections_per_client), \
+             publishes answered 429 (publish_rate), subscriptions answered 503 (subscribers)",
+            Family::clone(&limit_refusals),
+        );
         let cluster_metrics = ClusterMetrics {
             append_latency: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             consumer_lag: FloatGauge::default(),
@@ -247,6 +256,7 @@ impl Metrics {
             token_rejections,
             cert_expiry,
             acme_renewals,
+            limit_refusals,
             cluster: cluster_metrics,
         };
         metrics.create_series();
@@ -288,6 +298,13 @@ impl Metrics {
         }
         for outcome in [RenewalOutcome::Success, RenewalOutcome::Failure] {
             let _ = self.acme_renewals.get_or_create(&RenewalLabels { outcome });
+        }
+        for limit in [
+            Limit::ConnectionsPerClient,
+            Limit::PublishRate,
+            Limit::Subscribers,
+        ] {
+            let _ = self.limit_refusals.get_or_create(&LimitLabels { limit });
         }
     }
 
@@ -440,6 +457,16 @@ impl Metrics {
         self.acme_renewals
             .get_or_create(&RenewalLabels { outcome })
             .inc();
+    }
+
+    /// Brings the count of `limit`'s refusals up to `total` (the limits keep their own
+    /// counts; this is read at scrape time, so the refusing paths pay nothing).
+    pub fn limit_refusals_are(&self, limit: Limit, total: u64) {
+        let counter = self.limit_refusals.get_or_create(&LimitLabels { limit });
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
     }
 
     /// The cluster's handles (registered only when the server was built with a cluster).

@@ -9,11 +9,13 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use crate::{
     acme::AcmeStatus,
     admin::{Admin, Readiness},
+    client_limit::ConnectionsPerClient,
     cluster::RedisLog,
     config::Config,
     gateway::Gateway,
+    http::PublishLimits,
     hub::Hub,
-    metrics::Metrics,
+    metrics::{Limit, Metrics},
     tls::CertStore,
 };
 
@@ -55,6 +57,24 @@ pub(super) fn record_expiry(
     };
     record();
     metrics.on_scrape(record);
+}
+
+/// Counts the limits' refusals in `metrics` at each scrape, from the limits' own counts:
+/// the refusing paths pay nothing for it.
+pub(super) fn count_refusals(
+    metrics: &Arc<Metrics>,
+    connections: Arc<ConnectionsPerClient>,
+    publishes: Arc<PublishLimits>,
+    hub: Arc<Hub>,
+) {
+    let weak = Arc::downgrade(metrics);
+    metrics.on_scrape(move || {
+        if let Some(metrics) = weak.upgrade() {
+            metrics.limit_refusals_are(Limit::ConnectionsPerClient, connections.refused());
+            metrics.limit_refusals_are(Limit::PublishRate, publishes.refused());
+            metrics.limit_refusals_are(Limit::Subscribers, hub.stats().refused_subscriptions);
+        }
+    });
 }
 
 /// Makes `/readyz` and the reachability gauge follow the cluster log's consumer.

@@ -3,7 +3,21 @@
 
 use http::{header, HeaderValue, StatusCode};
 
-use crate::support::{read_all, request, Client, TestServer};
+use crate::support::{
+    admin::{scrape, value},
+    read_all, request, Client, TestServer,
+};
+
+/// `ssegate_limit_refusals_total{limit}` in a scrape of `server`'s admin listener.
+async fn refusals(server: &TestServer, limit: &str) -> f64 {
+    let metrics = scrape(server).await;
+    value(
+        &metrics,
+        "ssegate_limit_refusals_total",
+        &[("limit", limit)],
+    )
+    .expect("the refusals counter is exported")
+}
 
 /// Publishes on the native API (or the Mercure hub) as `client`, through the trusted proxy
 /// the test's loopback connection stands for, with `token` if any.
@@ -136,6 +150,7 @@ async fn one_client_address_holds_at_most_its_connections() {
         "a third connection is closed at once"
     );
     assert!(connection_from(&server, "192.0.2.10").await.is_some());
+    assert_eq!(refusals(&server, "connections_per_client").await, 1.0);
     // A connection that ends gives its place back.
     drop(first);
     let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
@@ -164,6 +179,7 @@ async fn the_hub_serves_at_most_its_subscribers_and_refuses_more_with_503() {
         assert_eq!(refused.headers()[header::RETRY_AFTER], "1", "{path}");
     }
     assert_eq!(server.hub.stats().refused_subscriptions, 2);
+    assert_eq!(refusals(&server, "subscribers").await, 2.0);
     // A stream that ends gives its place back.
     drop(first);
     let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;

@@ -42,7 +42,7 @@ fi
 
 # Two certificates from one local CA: the clients trust the CA, so both verify.
 for pair in a b; do
-    "$SSEGATE_BIN" cert --dir "$WORK/ca" --hosts localhost,127.0.0.1 >/dev/null
+    "$SSEGATE_BIN" cert --renew --dir "$WORK/ca" --hosts localhost,127.0.0.1 >/dev/null
     cp "$WORK/ca/server.pem" "$WORK/$pair.pem"
     cp "$WORK/ca/server-key.pem" "$WORK/$pair-key.pem"
 done

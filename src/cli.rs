@@ -49,7 +49,7 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Check the configuration (file and flags) and exit without serving: 0 when it is
     /// valid, 64 with the culprit named otherwise.
-    #[arg(long)]
+    #[arg(long, alias = "check-config")]
     pub check: bool,
     /// server.listen: TLS listener address.
     #[arg(long)]
@@ -196,6 +196,9 @@ pub struct CertArgs {
     /// Directory of the CA and server files.
     #[arg(long, default_value = DEFAULT_CERT_DIR)]
     pub dir: PathBuf,
+    /// Issue a new server certificate even when the current one is valid for the hosts.
+    #[arg(long)]
+    pub renew: bool,
 }
 
 /// How the client commands trust the server.
@@ -440,6 +443,8 @@ pub fn init_tracing(log: &LogConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal: a journal or a file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second initialisation (tests) is harmless: the first subscriber stays.
     let _ = match log.format {
@@ -497,14 +502,28 @@ pub async fn shutdown_signal() {
 }
 
 fn cert(args: &CertArgs) -> Result<(), CliError> {
-    let local = certs::issue_server_cert(&args.dir, &args.hosts)?;
+    // A valid certificate for these hosts is kept: browsers and clients that pinned or
+    // cached it go on working; --renew issues a new one anyway.
+    let local = if args.renew {
+        certs::issue_server_cert(&args.dir, &args.hosts)?
+    } else {
+        certs::ensure_local_certs(&args.dir, &args.hosts)?
+    };
     let p = &local.paths;
     if local.ca_created {
         println!("Created a local CA:    {}", p.ca_cert.display());
     } else {
         println!("Reused the local CA:   {}", p.ca_cert.display());
     }
-    println!("Server certificate:    {}", p.server_cert.display());
+    let issued = if local.server_issued {
+        "issued"
+    } else {
+        "kept, still valid for these hosts; --renew issues a new one"
+    };
+    println!(
+        "Server certificate:    {} ({issued})",
+        p.server_cert.display()
+    );
     println!("Server key:            {}", p.server_key.display());
     println!("Hosts:                 {}", args.hosts.join(", "));
     println!();
@@ -541,6 +560,13 @@ async fn publish(args: PublishArgs) -> Result<(), CliError> {
                     context: "cannot read standard input",
                     source,
                 })?;
+            // `echo hello |` adds a newline the data did not mean: drop one, as the shell's
+            // `$(...)` does, so `publish URL hello` and `echo hello | publish URL -` agree.
+            if buf.ends_with(b"\r\n") {
+                buf.truncate(buf.len() - 2);
+            } else if buf.ends_with(b"\n") {
+                buf.truncate(buf.len() - 1);
+            }
             Bytes::from(buf)
         }
     };

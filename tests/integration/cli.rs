@@ -168,6 +168,54 @@ async fn cert_run_twice_reuses_the_ca() {
     );
     assert_eq!(std::fs::read(&paths.ca_cert).expect("ca.pem"), ca);
     assert_eq!(std::fs::read(&paths.ca_key).expect("ca-key.pem"), ca_key);
+    // The server certificate, still valid for the same hosts, is kept; --renew replaces it.
+    assert!(second.stdout.contains("kept"), "{}", second.stdout);
+    let server_cert = std::fs::read(&paths.server_cert).expect("server.pem");
+    let third = run(tmp.path(), &args).await;
+    assert!(third.status.success(), "{}", third.stderr);
+    assert_eq!(std::fs::read(&paths.server_cert).unwrap(), server_cert);
+    let renewed = run(tmp.path(), &["cert", "--renew", "--dir", path_str(&dir)]).await;
+    assert!(renewed.status.success(), "{}", renewed.stderr);
+    assert_ne!(std::fs::read(&paths.server_cert).unwrap(), server_cert);
+}
+
+#[tokio::test]
+async fn publish_from_standard_input_drops_the_trailing_newline_the_shell_adds() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = crate::support::TestServer::start().await;
+    let mut client = server.h2().await;
+    let mut stream = crate::support::SseStream::new(
+        client
+            .send(crate::support::request("GET", "/events/stdin", ""))
+            .await,
+    );
+    let url = format!("https://localhost:{}/events/stdin", server.addr.port());
+    let ca = server.cert_dir.join("ca.pem");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for input in ["hello\n", "two\nlines\r\n"] {
+        let mut child = ssegate(tmp.path())
+            .args(["publish", &url, "-", "--cacert", path_str(&ca)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("publish starts");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).await.unwrap();
+        drop(stdin);
+        let out = tokio::time::timeout(PATIENCE, child.wait_with_output())
+            .await
+            .expect("publish ends")
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let data: Vec<String> = stream.take(2).await.into_iter().map(|e| e.data).collect();
+    assert_eq!(data, ["hello", "two\nlines"]);
 }
 
 // ---- ssegate serve: certificate files ----------------------------------------------------------
@@ -475,4 +523,35 @@ pub async fn wait_for_port(server: &mut Child, port: u16, log: &dyn Fn() -> Stri
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn check_config_validates_and_logs_carry_no_colours_off_a_terminal() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = run(tmp.path(), &["serve", "--check-config"]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("configuration ok"), "{}", out.stdout);
+
+    // A port already taken: the server logs its start, then fails; stderr is a pipe.
+    let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let cert_dir = tmp.path().join("certs");
+    let out = run(
+        tmp.path(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--cert-dir",
+            path_str(&cert_dir),
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("starting ssegate"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains('\x1b'),
+        "ANSI escapes in {:?}",
+        out.stderr
+    );
 }

@@ -357,11 +357,10 @@ impl Server {
         let shutdown = unready_first(shutdown, readiness.clone(), config.admin.unready_delay);
         tokio::pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
-        let summary = tokio::spawn(log_summaries(
-            hub.clone(),
-            permits.clone(),
-            config.server.max_connections,
-        ));
+        // Connections being served: not the semaphore's count, which includes the slot the
+        // accept loop holds while it waits for the next one.
+        let open = Arc::new(AtomicU64::new(0));
+        let summary = tokio::spawn(log_summaries(hub.clone(), open.clone()));
         let acme = acme.map(|manager| tokio::spawn(manager.run()));
         let certificate_watch = config
             .tls
@@ -388,8 +387,11 @@ impl Server {
                     accepted.fetch_add(1, Ordering::Relaxed);
                     let ctx = ctx.clone();
                     let watcher = drain.watcher();
+                    let open = open.clone();
                     tokio::spawn(async move {
+                        open.fetch_add(1, Ordering::Relaxed);
                         conn::serve(ctx, watcher, stream, peer, transport).await;
+                        open.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
                 }
@@ -485,7 +487,7 @@ fn log_publish_policy(config: &Config, mercure: Option<&Mercure>) {
 
 /// Logs a summary line at info every [`SUMMARY_INTERVAL`], for operators who do not run
 /// at debug.
-async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: usize) {
+async fn log_summaries(hub: Arc<Hub>, open: Arc<AtomicU64>) {
     let start = tokio::time::Instant::now() + SUMMARY_INTERVAL;
     let mut ticks = tokio::time::interval_at(start, SUMMARY_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -493,7 +495,7 @@ async fn log_summaries(hub: Arc<Hub>, permits: Arc<Semaphore>, max_connections: 
         ticks.tick().await;
         let stats = hub.stats();
         tracing::info!(
-            connections = max_connections - permits.available_permits(),
+            connections = open.load(Ordering::Relaxed),
             streams = stats.active_subscriptions,
             topics = stats.active_topics,
             published = stats.published,

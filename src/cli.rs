@@ -205,7 +205,7 @@ pub struct CertArgs {
 #[derive(Debug, Args)]
 pub struct TrustArgs {
     /// CA certificate to trust besides the system roots [default: certs/ca.pem if present].
-    #[arg(long)]
+    #[arg(long, env = "SSEGATE_CACERT")]
     pub cacert: Option<PathBuf>,
     /// Accept any server certificate.
     #[arg(long, short = 'k')]
@@ -286,6 +286,22 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// What to do about it, when the error alone would leave a new user guessing.
+    pub fn hint(&self) -> Option<&'static str> {
+        // rustls says UnknownIssuer, wrapped in I/O errors: look through the whole chain.
+        let mut unknown_issuer = false;
+        let mut next: Option<&dyn std::error::Error> = Some(self);
+        while let Some(error) = next {
+            unknown_issuer |= format!("{error:?}").contains("UnknownIssuer");
+            next = error.source();
+        }
+        (matches!(self, Self::Client(_)) && unknown_issuer).then_some(
+            "the server's certificate is not signed by a CA this client trusts: pass \
+             --cacert (or set SSEGATE_CACERT) with the server's CA; a server started with the \
+             defaults wrote it to certs/ca.pem in its working directory",
+        )
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {

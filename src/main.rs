@@ -15,7 +15,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
+            let hint = e.hint();
             eprintln!("ssegate: {:#}", anyhow::Error::from(e));
+            if let Some(hint) = hint {
+                eprintln!("hint: {hint}");
+            }
             code
         }
     }

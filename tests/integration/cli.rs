@@ -555,3 +555,34 @@ async fn check_config_validates_and_logs_carry_no_colours_off_a_terminal() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn an_untrusted_server_certificate_is_explained_and_ssegate_cacert_trusts_it() {
+    let server = crate::support::TestServer::start().await;
+    let url = format!("https://localhost:{}/events/trust", server.addr.port());
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = run(tmp.path(), &["publish", &url, "hello"]).await;
+    let stderr = out.expect_failure(None);
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    assert!(
+        stderr.contains("hint:") && stderr.contains("--cacert"),
+        "{stderr}"
+    );
+
+    let ca = server.cert_dir.join("ca.pem");
+    let out = tokio::time::timeout(
+        PATIENCE,
+        ssegate(tmp.path())
+            .args(["publish", &url, "hello"])
+            .env("SSEGATE_CACERT", &ca)
+            .output(),
+    )
+    .await
+    .expect("publish ends")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

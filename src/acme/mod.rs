@@ -23,7 +23,7 @@ use crate::{
     config::AcmeConfig,
     http::Http01Challenges,
     metrics::{Metrics, RenewalOutcome},
-    tls::{CertStore, Loaded},
+    tls::{days_left, CertStore, Loaded},
 };
 
 /// Longest wait between two attempts after failures.
@@ -183,9 +183,4 @@ fn jitter(wait: Duration) -> Duration {
         .build_hasher()
         .finish();
     wait.saturating_sub(wait.mul_f64((random % 1000) as f64 / 10_000.0))
-}
-
-fn days_left(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::now())
-        .map_or(0, |d| d.as_secs() / 86_400)
 }

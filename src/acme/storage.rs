@@ -1,17 +1,15 @@
 //! What ACME keeps on disk, in `[tls.acme] storage`: the account's credentials (one file per
 //! directory, so a staging account is never used against production) and the certificate
-//! with its key. Keys are written mode 0600, through a temporary file and a rename, so that a
-//! crash never leaves half a key.
+//! with its key, written as the local certificates are (`certs::replace_file`): mode 0600
+//! from creation, through a temporary file and a rename, so a crash never leaves half a key.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use instant_acme::AccountCredentials;
 
 use super::error::AcmeError;
 use crate::{
+    certs::{create_private_dir, replace_file},
     config::AcmeConfig,
     tls::{load_pair, Loaded},
 };
@@ -107,19 +105,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), AcmeError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(failed)?;
+        create_private_dir(dir).map_err(failed)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(failed)?;
-    file.write_all(contents).map_err(failed)?;
-    file.sync_all().map_err(failed)?;
-    std::fs::rename(&tmp, path).map_err(failed)
+    replace_file(path, contents, 0o600).map_err(failed)
 }

@@ -8,18 +8,23 @@ use std::path::Path;
 use super::CertError;
 
 pub(super) fn create_dir(dir: &Path) -> Result<(), CertError> {
+    create_private_dir(dir).map_err(|source| CertError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Creates `dir` (and its parents) readable by the owner only: it holds private keys. An
+/// existing directory keeps its mode.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        // The directory holds private keys; an existing directory keeps its mode.
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|source| CertError::CreateDir {
-        path: dir.to_owned(),
-        source,
-    })
+    builder.create(dir)
 }
 
 pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
@@ -36,6 +41,16 @@ pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
 /// Replaces `path` with `contents` atomically: readers see the old file or the
 /// new one, never a partial write.
 pub(super) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
+    replace_file(path, contents, mode).map_err(|source| CertError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Replaces `path` with `contents` through a temporary file and a rename, so readers see
+/// the old file or the new one, never a partial write; the new file has `mode` from its
+/// creation (0600 for a private key).
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -43,16 +58,12 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
     // Same directory, so the rename cannot cross file systems; the pid keeps two
     // processes from sharing a temp file.
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let write_err = |source| CertError::Write {
-        path: path.to_owned(),
-        source,
-    };
     // `create_new` below is what guarantees the mode (an existing file keeps its
     // own), so clear a temp file left by a crashed run that had our pid.
     match fs::remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(write_err(e)),
+        Err(e) => return Err(e),
     }
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -70,11 +81,10 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
         file.sync_all()?;
         fs::rename(&tmp, path)
     });
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = fs::remove_file(&tmp);
-        return Err(write_err(e));
     }
-    Ok(())
+    result
 }
 
 /// A CA key others can read can be used to impersonate any site to this user's

@@ -42,6 +42,7 @@ use hosts::parse_hosts;
 use issue::{reuse_problem, write_server_cert};
 
 pub use error::CertError;
+pub use files::{create_private_dir, replace_file};
 pub use trust::trust_instructions;
 
 pub use crate::config::DEFAULT_HOSTS;

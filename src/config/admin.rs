@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-use super::{invalid, secs, values::parse_addr, ConfigError};
+use super::{
+    invalid, secs,
+    values::{bearer_token, parse_addr},
+    ConfigError,
+};
 
 /// Default admin address: loopback, so metrics are not exposed by accident, and a port
 /// that neither the TLS default (8443) nor Prometheus itself (9090) uses.
@@ -83,14 +87,7 @@ impl RawAdmin {
                     )
                 })?;
                 let token = text.trim();
-                // What a client can send as `Authorization: Bearer`, and long enough not
-                // to guess (the rule of the publish tokens).
-                if token.len() < 16 || !crate::auth::is_token68(token) {
-                    return invalid(
-                        "admin.token_file",
-                        "the token needs at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and `=` only at the end)",
-                    );
-                }
+                bearer_token("admin.token_file", token)?;
                 Some(token.to_owned())
             }
             None => None,

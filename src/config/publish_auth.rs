@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{invalid, Config, ConfigError};
+use super::{invalid, values::bearer_token, Config, ConfigError};
 
 /// `hub.publish_auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,13 +100,7 @@ pub(super) fn publish_auth(
         );
     }
     for token in &tokens {
-        // What a client can send as `Authorization: Bearer`, and long enough not to guess.
-        if token.len() < 16 || !crate::auth::is_token68(token) {
-            return invalid(
-                "hub.publish_tokens",
-                "tokens need at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and `=` only at the end)",
-            );
-        }
+        bearer_token("hub.publish_tokens", token)?;
     }
     Ok(PublishAuthConfig {
         mode,

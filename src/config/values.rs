@@ -65,3 +65,15 @@ pub(super) fn window(key: &'static str, value: u32) -> Result<u32, ConfigError> 
     }
     Ok(value)
 }
+
+/// Checks a bearer token read from the configuration: what a client can send as
+/// `Authorization: Bearer`, and long enough not to guess.
+pub(super) fn bearer_token(key: &str, token: &str) -> Result<(), ConfigError> {
+    if token.len() < 16 || !crate::auth::is_token68(token) {
+        return invalid(
+            key,
+            "tokens need at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and `=` only at the end)",
+        );
+    }
+    Ok(())
+}

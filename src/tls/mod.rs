@@ -15,7 +15,7 @@ use rustls::{crypto::ring::default_provider, ServerConfig};
 
 pub use load::{load_certs, load_key, load_pair, Loaded, TlsError};
 pub use store::{CertStore, CertificateState, ReloadReport};
-pub use watch::{log_reload, watch};
+pub use watch::{days_left, log_reload, watch};
 
 /// ALPN protocol id of HTTP/2.
 pub const ALPN_H2: &[u8] = b"h2";

@@ -55,8 +55,8 @@ pub fn log_reload(store: &CertStore, why: &str) {
     }
 }
 
-/// Whole days until `time` (negative once it passed).
-pub(super) fn days_left(time: std::time::SystemTime) -> i64 {
+/// Whole days until `time` (negative once it passed), for logs.
+pub fn days_left(time: std::time::SystemTime) -> i64 {
     match time.duration_since(std::time::SystemTime::now()) {
         Ok(left) => (left.as_secs() / 86_400) as i64,
         Err(past) => -((past.duration().as_secs() / 86_400) as i64),

@@ -32,7 +32,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("cluster", &["hub", "sse", "config", "metrics"]),
     ("demo", &[]),
     ("tls", &["config"]),
-    ("acme", &["tls", "http", "config", "metrics"]),
+    ("acme", &["tls", "certs", "http", "config", "metrics"]),
     // The admin listener reports; it reaches nothing it reports on.
     ("admin", &["metrics"]),
     (

@@ -28,6 +28,18 @@ use ssegate::{config::RawConfig, hub::Hub, Server};
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
+/// A rustls client configuration that trusts only `roots` and offers `alpn`.
+pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// Upper bound for anything a test waits for; generous because CI shares 2 cores.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -108,14 +120,7 @@ impl TestServer {
                 .add(cert.expect("CA parses"))
                 .expect("CA is a valid root");
         }
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(config)
+        client_config(roots, alpn)
     }
 
     /// A verified TLS connection to the server, for `localhost`.

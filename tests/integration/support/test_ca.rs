@@ -2,15 +2,12 @@
 //! reloads): it issues leaves for any names, wildcards included, and a client that trusts
 //! only it reports which leaf the server presented.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::{
     pki_types::{pem::PemObject, CertificateDer, ServerName},
-    ClientConfig, RootCertStore,
+    RootCertStore,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -96,17 +93,10 @@ pub async fn connect(
     for root in roots {
         store.add(root.clone()).unwrap();
     }
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(store)
-            .with_no_client_auth();
+    let config = super::client_config(store, &[]);
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
+    TlsConnector::from(config).connect(name, tcp).await
 }
 
 fn replace(path: &Path, contents: &str) {

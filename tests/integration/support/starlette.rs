@@ -4,7 +4,7 @@
 
 use std::{
     net::{SocketAddr, TcpListener},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -13,7 +13,14 @@ use tokio::net::TcpStream;
 
 use super::PATIENCE;
 
-const MISSING: &str = "run scripts/test (it installs sse-starlette and uvicorn)";
+const MISSING: &str =
+    "run scripts/test (it installs sse-starlette and uvicorn in a virtual environment, target/test-venv)";
+
+/// The Python of the virtual environment scripts/test makes: Debian's own python3 refuses
+/// pip installs outside one (PEP 668), and a test set-up has no business in the system's.
+fn python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python3")
+}
 
 /// The sse-starlette app on a free loopback port. Dropping it kills the process.
 pub struct StarletteUpstream {
@@ -24,16 +31,20 @@ pub struct StarletteUpstream {
 
 impl StarletteUpstream {
     /// Starts uvicorn and waits (up to [`PATIENCE`]) until it accepts connections.
-    /// Panics when python3, uvicorn or sse-starlette is missing: such a run is a broken
+    /// Panics when the venv's python3, uvicorn or sse-starlette is missing: such a run is a broken
     /// set-up, not a pass.
     pub async fn start() -> Self {
-        let imports = Command::new("python3")
+        let python = python();
+        let imports = Command::new(&python)
             .args(["-c", "import uvicorn, sse_starlette"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
         if !imports.is_ok_and(|status| status.success()) {
-            panic!("python3 with uvicorn and sse-starlette is needed: {MISSING}");
+            panic!(
+                "{} with uvicorn and sse-starlette is needed: {MISSING}",
+                python.display()
+            );
         }
         let addr = free_port();
         let app_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upstreams");
@@ -41,7 +52,7 @@ impl StarletteUpstream {
         let log_path = log_dir.path().join("uvicorn.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let port = addr.port().to_string();
-        let child = Command::new("python3")
+        let child = Command::new(&python)
             .args(["-m", "uvicorn", "sse_starlette_app:app", "--no-access-log"])
             .args(["--host", "127.0.0.1", "--port", &port])
             .arg("--app-dir")
@@ -50,7 +61,7 @@ impl StarletteUpstream {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn python3: {e}; {MISSING}"));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}; {MISSING}", python.display()));
         let mut upstream = Self {
             addr,
             child,

@@ -4,6 +4,7 @@
 //! installs signal handlers.
 
 mod commands;
+mod help;
 mod token;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -18,6 +19,7 @@ use ssegate::{
 
 use commands::{cert, publish, subscribe};
 pub use commands::{CertArgs, PublishArgs, SubscribeArgs};
+pub use help::parse;
 
 /// ssegate: Server-Sent Events over HTTP/2 and TLS.
 #[derive(Debug, Parser)]
@@ -340,8 +342,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         None => serve(&ServeArgs::default()),
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Cert(args)) => cert(&args),
-        Some(Command::Publish(args)) => runtime()?.block_on(publish(args)),
-        Some(Command::Subscribe(args)) => runtime()?.block_on(subscribe(args)),
+        Some(Command::Publish(args)) => {
+            init_client_tracing();
+            runtime()?.block_on(publish(args))
+        }
+        Some(Command::Subscribe(args)) => {
+            init_client_tracing();
+            runtime()?.block_on(subscribe(args))
+        }
         Some(Command::Token(args)) => token::token(&args),
     }
 }
@@ -399,6 +407,22 @@ pub fn init_tracing(log: &LogConfig) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Logging for the client commands: what they are doing (subscribed, each reconnection and
+/// its cause, failed attempts, the `--insecure` warning) on standard error, short lines
+/// without timestamps, so that standard output carries only the events. `RUST_LOG` (e.g.
+/// `warn`, or `debug` for the connection details) overrides the level.
+fn init_client_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Reloads the certificates at each SIGHUP (systemd's `ExecReload`), for as long as it runs.

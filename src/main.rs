@@ -5,12 +5,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use cli::Cli;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

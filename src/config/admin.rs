@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     invalid, secs,
@@ -16,7 +16,7 @@ use super::{
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9180";
 
 /// `[admin]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAdmin {
     /// Serve the admin listener. Default true.

@@ -3,13 +3,13 @@
 
 use std::{fmt, path::PathBuf, time::Duration};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{invalid, secs, ConfigError};
 
 /// `[cluster]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCluster {
     /// `redis://host:port/db` of the shared log, or `rediss://` for TLS (a user name may

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminConfig, RawAdmin, DEFAULT_ADMIN_LISTEN};
 pub use cluster::{ClusterConfig, RawCluster, SentinelConfig};
@@ -78,7 +78,7 @@ pub enum ConfigError {
 }
 
 /// The configuration file as written. Every key is optional; unknown keys are errors.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     /// `[server]`: listeners, connection limits and timeouts.
@@ -105,7 +105,7 @@ pub struct RawConfig {
 }
 
 /// `[demo]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawDemo {
     /// Serve the demo page at `/`. Default true.
@@ -119,7 +119,7 @@ impl Default for RawDemo {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawServer {
     /// TLS listener address (`h2` and `http/1.1` by ALPN). Default `127.0.0.1:8443`.
@@ -164,7 +164,7 @@ pub struct RawServer {
 }
 
 /// `[http2]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawHttp2 {
     /// SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may open on one connection;
@@ -189,7 +189,7 @@ pub struct RawHttp2 {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawLog {
     /// `text` (default) or `json`.

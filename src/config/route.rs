@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use http::{uri::Authority, Uri};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{invalid, secs, ConfigError};
 
@@ -13,7 +13,7 @@ use super::{invalid, secs, ConfigError};
 pub const DEFAULT_FANOUT_VARY: &[&str] = &["authorization", "cookie"];
 
 /// A `[[route]]` table as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawRoute {
     /// Path prefix the route serves, e.g. `/app` (matches `/app` and `/app/...`). Required.

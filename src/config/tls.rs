@@ -3,12 +3,12 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{invalid, ConfigError, DEFAULT_CERT_DIR, DEFAULT_HOSTS};
 
 /// `[tls]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawTls {
     /// PEM certificate chain (leaf first). With `key`; when both are unset (and there are no
@@ -34,7 +34,7 @@ pub struct RawTls {
 }
 
 /// `[tls.acme]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAcme {
     /// The names to get one certificate for (no wildcards: they need DNS-01).
@@ -109,7 +109,7 @@ pub enum AcmeChallenge {
 }
 
 /// One `[[tls.certificates]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertificate {
     /// PEM certificate chain (leaf first).

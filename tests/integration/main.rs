@@ -13,6 +13,7 @@ mod bad_input;
 mod browser;
 mod certificates;
 mod cli;
+mod cli_client;
 mod cli_publish_auth;
 mod cluster;
 mod cluster_faults;

@@ -148,12 +148,19 @@ async fn subscribe_with(
             Outcome::Fatal(error) => return Err(error),
             Outcome::Ended(error) => {
                 failures = 0;
+                let last_event_id = progress.last_id.as_deref().unwrap_or("");
                 match error {
                     Some(error) => tracing::warn!(
                         error = %chain(&error),
+                        delay_ms = duration_ms(retry),
+                        last_event_id,
                         "event stream broke; reconnecting"
                     ),
-                    None => tracing::debug!("event stream ended; reconnecting"),
+                    None => tracing::info!(
+                        delay_ms = duration_ms(retry),
+                        last_event_id,
+                        "the server ended the event stream; reconnecting"
+                    ),
                 }
                 retry
             }
@@ -301,7 +308,12 @@ async fn attempt(
     if !is_event_stream(&content_type) {
         return Outcome::Failed(ClientError::NotEventStream { content_type });
     }
-    tracing::debug!(uri = %target.uri(), last_event_id = ?progress.last_id, "subscribed");
+    tracing::info!(
+        uri = %target.uri(),
+        version = ?response.version(),
+        last_event_id = progress.last_id.as_deref().unwrap_or(""),
+        "subscribed"
+    );
 
     // One reader and one dispatcher per connection: an unfinished event does not carry
     // over, and `ReceivedEvent::id` is the last id seen on this connection.

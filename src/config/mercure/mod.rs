@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{invalid, secs, ConfigError};
@@ -14,7 +14,7 @@ use crate::auth::{Algorithm, Issuer, JwksFetchConfig, Key, DEFAULT_COOKIE, LEGAC
 pub const DEFAULT_PATH: &str = "/.well-known/mercure";
 
 /// `[mercure]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawMercure {
     /// Serve the Mercure hub. Default true.
@@ -60,7 +60,7 @@ pub struct RawMercure {
 }
 
 /// A verification key: exactly one source.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawKey {
     /// An HMAC secret (at least 32 bytes).
@@ -83,7 +83,7 @@ pub struct RawKey {
 
 /// `[[mercure.issuers]]`: one trusted issuer and one of its keys (repeat the entry for more
 /// keys of the same issuer).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawIssuer {
     /// The issuer identifier, compared exactly with `iss`.

@@ -316,11 +316,7 @@ impl Log for RedisLog {
                 Some(id) => Arc::from(id),
                 None => generated_id(cursor),
             };
-            Ok(Appended {
-                cursor,
-                id,
-                receivers: None,
-            })
+            Ok(Appended { cursor, id })
         })
     }
 

@@ -55,9 +55,6 @@ pub struct Appended {
     pub cursor: Cursor,
     /// The event's id (the publisher's, or the one the log chose).
     pub id: Arc<str>,
-    /// How many subscribers of this node it was queued to, when the log delivered it before
-    /// answering; `None` when delivery happens later.
-    pub receivers: Option<usize>,
 }
 
 /// A retained event as a reader sees it.

@@ -1,7 +1,7 @@
 //! [`MemoryLog`]: the embedded default [`Log`]. Events are numbered by one in-process
-//! sequence and kept in a bounded [`History`]; an append is numbered, delivered and retained
-//! under one lock, so publishers on every thread see one order and the router is handed
-//! events in it.
+//! sequence and kept in a bounded [`History`]; an append is numbered, handed to the router
+//! and retained under one short lock, so publishers on every thread see one order and the
+//! router is handed events in it; the fan-out to subscribers runs after that lock.
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -56,20 +56,22 @@ impl MemoryLog {
     }
 
     fn append_now(&self, event: NewEvent) -> Result<Appended, PublishError> {
-        let mut numbered = self.lock();
-        let (cursor, id, stored) = numbered.number(event)?;
-        // Delivered and retained under the lock that numbered it: the router sees cursors in
-        // order, and readers take this lock too, so a subscriber whose hand-over point is
-        // this event finds it in the history.
-        let receivers =
-            self.router
-                .deliver(cursor, &id, &stored.topics, stored.private, &stored.frame);
-        numbered.retain(stored);
-        Ok(Appended {
-            cursor,
-            id,
-            receivers: Some(receivers),
-        })
+        let (cursor, id, fan_out) = {
+            let mut numbered = self.lock();
+            let (cursor, id, stored) = numbered.number(event)?;
+            // Handed to the router and retained under the lock that numbered it: the router
+            // sees cursors in order, and readers take this lock too, so a subscriber whose
+            // hand-over point is this event finds it in the history.
+            let fan_out =
+                self.router
+                    .enqueue(cursor, &id, &stored.topics, stored.private, &stored.frame);
+            numbered.retain(stored);
+            (cursor, id, fan_out)
+        };
+        // The fan-out to subscribers runs here, after the lock: publishes to other topics
+        // are numbered (and fan out on other threads) meanwhile.
+        drop(fan_out);
+        Ok(Appended { cursor, id })
     }
 }
 

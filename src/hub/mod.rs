@@ -20,6 +20,7 @@ mod memory_log;
 mod router;
 mod scan;
 pub mod selection;
+mod shard;
 mod subscription;
 pub mod topic;
 
@@ -98,9 +99,6 @@ pub struct HubStats {
 pub struct Published {
     /// The event's id.
     pub id: String,
-    /// How many subscribers of this node it was queued to, when the log delivered it before
-    /// answering; `None` when the log delivers later.
-    pub receivers: Option<usize>,
 }
 
 /// Why a publish was refused.
@@ -238,7 +236,6 @@ impl Hub {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         Ok(Published {
             id: appended.id.to_string(),
-            receivers: appended.receivers,
         })
     }
 

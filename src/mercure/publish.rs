@@ -108,7 +108,7 @@ impl Mercure {
         };
         match self.hub.publish_update(update).await {
             Ok(published) => {
-                tracing::debug!(id = %published.id, receivers = ?published.receivers, private, "mercure update published");
+                tracing::debug!(id = %published.id, private, "mercure update published");
                 let mut response = Response::new(ResponseBody::full(published.id));
                 response
                     .headers_mut()

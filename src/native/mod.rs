@@ -235,7 +235,7 @@ impl NativeApi {
         };
         match self.hub.publish(&topic, id, &fields, &data).await {
             Ok(published) => {
-                tracing::debug!(%topic, id = %published.id, receivers = ?published.receivers, "published");
+                tracing::debug!(%topic, id = %published.id, "published");
                 json(StatusCode::OK, &serde_json::json!({ "id": published.id }))
             }
             Err(e @ PublishError::DuplicateId(_)) => error(StatusCode::CONFLICT, e.to_string()),

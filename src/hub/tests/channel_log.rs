@@ -64,11 +64,7 @@ impl ChannelLog {
                                     frame: stored.frame.clone(),
                                 });
                                 store.retain(stored);
-                                Appended {
-                                    cursor,
-                                    id,
-                                    receivers: None,
-                                }
+                                Appended { cursor, id }
                             })
                         };
                         // Answered before delivery: the publisher learns its id first.

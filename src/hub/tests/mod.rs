@@ -4,6 +4,7 @@
 
 mod channel_log;
 mod ordering;
+mod parallel;
 mod selection;
 
 use std::{future::poll_fn, ops::Deref, task::Poll};
@@ -54,11 +55,6 @@ impl TestHub {
             Self::memory(config.clone(), first_seq),
             Self::channel(config, first_seq),
         ]
-    }
-
-    /// What a publish reports as its receivers: a log that delivers later cannot know.
-    fn receivers(&self, n: usize) -> Option<usize> {
-        self.channel.is_none().then_some(n)
     }
 
     /// Waits until the log has delivered everything appended so far.

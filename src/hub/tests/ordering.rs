@@ -12,13 +12,7 @@ async fn live_events_reach_subscribers_of_the_topic_only() {
             .publish(&topic("a"), None, &EventFields::default(), "x")
             .await
             .unwrap();
-        assert_eq!(
-            published,
-            Published {
-                id: "100".into(),
-                receivers: hub.receivers(1)
-            }
-        );
+        assert_eq!(published, Published { id: "100".into() });
         assert_eq!(drain(&mut a).await.0, vec!["id: 100\ndata: x\n\n"]);
         assert!(drain(&mut b).await.0.is_empty());
     }
@@ -199,7 +193,7 @@ async fn an_update_with_several_topics_arrives_once() {
             .publish_update(update(&["a", "b", "c"], false, "x", &fields))
             .await
             .unwrap();
-        assert_eq!(published.receivers, hub.receivers(1));
+        assert_eq!(published.id, "100");
         assert_eq!(drain(&mut both).await.0, vec!["id: 100\ndata: x\n\n"]);
     }
 }

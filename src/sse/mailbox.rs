@@ -12,6 +12,11 @@ use bytes::Bytes;
 
 use super::{CloseReason, Next};
 
+/// The queue capacity an emptied mailbox keeps (the smallest a `VecDeque` of frames
+/// allocates): a stream that receives an event now and then does not allocate each time,
+/// and one that caught up after a burst does not keep the burst's capacity.
+const KEEP_CAPACITY: usize = 4;
+
 /// The queue plus the waker of the body waiting on it. A plain mutex: it is held for a
 /// push or a drain, never across an await, and the two sides rarely contend.
 ///
@@ -110,6 +115,11 @@ impl<K: Copy + Ord> Mailbox<K> {
         if !inner.queue.is_empty() {
             let n = inner.queue.len().min(max);
             out.extend(inner.queue.drain(..n));
+            if inner.queue.is_empty() && inner.queue.capacity() > KEEP_CAPACITY {
+                // A burst's queue is not kept for the stream's life: tens of thousands of
+                // streams that once caught up would each hold their peak.
+                inner.queue = VecDeque::new();
+            }
             return Poll::Ready(Next::Frames);
         }
         if let Some(reason) = inner.closed {
@@ -120,6 +130,12 @@ impl<K: Copy + Ord> Mailbox<K> {
             _ => inner.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// The queue's capacity, to check what an emptied mailbox keeps.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.lock().queue.capacity()
     }
 
     /// The number of frames waiting.
@@ -162,6 +178,21 @@ mod tests {
             mailbox.poll_take(&mut cx, 10, &mut out),
             Poll::Ready(Next::Closed(CloseReason::Overflow))
         ));
+    }
+
+    #[test]
+    fn an_emptied_mailbox_gives_back_a_bursts_capacity() {
+        let mailbox = Mailbox::<u64>::new(1_000);
+        let mut cx = Context::from_waker(Waker::noop());
+        for burst in [1, 500] {
+            for i in 0..burst {
+                mailbox.push(&Bytes::from(vec![i as u8]));
+            }
+            let mut out = Vec::new();
+            while mailbox.poll_take(&mut cx, 64, &mut out).is_ready() {}
+            assert_eq!(out.len(), burst);
+            assert!(mailbox.capacity() <= KEEP_CAPACITY, "after {burst}");
+        }
     }
 
     #[test]

@@ -75,7 +75,6 @@ pub struct SseBody<S: EventSource + ?Sized> {
     timer: Pin<Box<Sleep>>,
     remaining: Option<u64>,
     sent_since_tick: bool,
-    scratch: Vec<Bytes>,
     delivered: u64,
     ended: Option<EndReason>,
     /// Counted by the front door's handles once [`SseBody::observe`]d.
@@ -115,7 +114,6 @@ impl<S: EventSource> SseBody<S> {
             timer: Box::pin(tokio::time::sleep_until(first_wake)),
             remaining: limits.max_events,
             sent_since_tick: true,
-            scratch: Vec::new(),
             delivered: 0,
             ended: None,
             metrics: None,
@@ -156,18 +154,34 @@ impl<S: EventSource + ?Sized> SseBody<S> {
             self.ended = Some(EndReason::Limit);
             return Poll::Ready(None);
         }
-        self.scratch.clear();
-        match self.subscription.poll_next(cx, max, &mut self.scratch) {
+        // The frames taken from the mailbox pass through the thread's scratch list, not one
+        // kept per stream: a list a stream kept would hold a burst's capacity (up to
+        // MAX_BATCH entries) for the stream's whole life.
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.take_events(cx, max, &mut scratch),
+            // Only a source that polls another stream from its own poll would get here.
+            Err(_) => self.take_events(cx, max, &mut Vec::new()),
+        })
+    }
+
+    fn take_events(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        scratch: &mut Vec<Bytes>,
+    ) -> Poll<Option<Bytes>> {
+        scratch.clear();
+        match self.subscription.poll_next(cx, max, scratch) {
             Poll::Ready(Next::Frames) => {
-                let count = self.scratch.len() as u64;
+                let count = scratch.len() as u64;
                 self.delivered += count;
                 if let Some(metrics) = &self.metrics {
-                    metrics.delivered(&self.scratch);
+                    metrics.delivered(scratch);
                 }
                 if let Some(r) = &mut self.remaining {
                     *r = r.saturating_sub(count);
                 }
-                Poll::Ready(Some(concat(&mut self.scratch)))
+                Poll::Ready(Some(concat(scratch)))
             }
             Poll::Ready(Next::HistoryGap) => Poll::Ready(Some(gap_notice(None))),
             Poll::Ready(Next::Closed(reason)) => {
@@ -273,6 +287,11 @@ impl<S: EventSource + ?Sized> Drop for SseBody<S> {
             "stream closed"
         );
     }
+}
+
+thread_local! {
+    /// Frames on their way from a mailbox to a DATA frame (see `poll_events`).
+    static SCRATCH: std::cell::RefCell<Vec<Bytes>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One chunk for all frames: the connection writes one DATA frame instead of many.

@@ -32,6 +32,8 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+mod http2;
+
 use crate::{
     client_limit::ConnectionsPerClient,
     config::{Config, Http2Config},
@@ -286,6 +288,12 @@ async fn serve_http<I>(
         }
         HttpProtocol::Auto => {}
     }
+    let requests = http2::Requests {
+        app: ctx.app.clone(),
+        info: info.clone(),
+        trusted: ctx.trusted_proxies.clone(),
+        got_request: got_request.clone(),
+    };
     let service = {
         let counted = counted.clone();
         let metrics = ctx.metrics.clone();
@@ -341,9 +349,8 @@ async fn serve_http<I>(
                 .map_err(BoxError::from)
         }
         HttpProtocol::Http2 => {
-            let mut builder = hyper::server::conn::http2::Builder::new(SpanExecutor);
-            apply_http2!(builder, &ctx.http2);
-            let conn = builder.serve_connection(io, service);
+            // Served with h2 directly: one task per connection, event streams in its table.
+            let conn = http2::Http2Connection::new(io.into_inner(), &ctx.http2, requests);
             drain
                 .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
                 .await

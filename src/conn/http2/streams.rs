@@ -1,0 +1,169 @@
+//! A connection's event streams, kept in the connection's own table instead of a task per
+//! stream: no task, service future or boxed pipe per SSE stream. Each stream has a waker of
+//! its own that marks it ready and wakes the connection; the connection polls the ready
+//! streams in one pass, each writing its DATA frame into the `h2` send buffer, and the
+//! connection then writes them all in one flush.
+
+use std::{
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    task::{Context, Poll, Wake, Waker},
+};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use h2::{Reason, SendStream};
+use http_body::Body;
+use slab::Slab;
+
+use super::body::{send_capacity, Gone};
+use crate::sse::{EventSource, SseBody};
+
+/// Frames one stream may send in one pass before the others get their turn: a stream
+/// catching up on a backlog does not delay the connection's other streams.
+const FRAMES_PER_PASS: usize = 8;
+
+/// An open event stream: its body and the `h2` stream it is written to.
+struct EventStream {
+    send: SendStream<Bytes>,
+    body: Box<SseBody<dyn EventSource>>,
+    waker: Waker,
+}
+
+/// The streams whose waker was woken since the connection's last pass.
+#[derive(Default)]
+pub(super) struct Ready {
+    keys: Mutex<Vec<usize>>,
+    connection: AtomicWaker,
+}
+
+impl Ready {
+    /// Registers the connection task's waker.
+    pub fn register(&self, waker: &Waker) {
+        self.connection.register(waker);
+    }
+}
+
+/// One stream's waker: queues the stream's key (once until it is polled) and wakes the
+/// connection.
+struct StreamWaker {
+    key: usize,
+    queued: AtomicBool,
+    ready: Arc<Ready>,
+}
+
+impl Wake for StreamWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.ready.keys).push(self.key);
+            self.ready.connection.wake();
+        }
+    }
+}
+
+/// The table.
+pub(super) struct EventStreams {
+    slots: Slab<(EventStream, Arc<StreamWaker>)>,
+    ready: Arc<Ready>,
+    /// Keys taken from `ready` for the current pass (kept for its capacity).
+    pass: Vec<usize>,
+}
+
+impl EventStreams {
+    pub fn new() -> Self {
+        Self {
+            slots: Slab::new(),
+            ready: Arc::new(Ready::default()),
+            pass: Vec::new(),
+        }
+    }
+
+    pub fn ready(&self) -> &Arc<Ready> {
+        &self.ready
+    }
+
+    /// Adds a stream whose response head was sent; it is polled in the next pass.
+    pub fn insert(&mut self, send: SendStream<Bytes>, body: Box<SseBody<dyn EventSource>>) {
+        let entry = self.slots.vacant_entry();
+        let waker = Arc::new(StreamWaker {
+            key: entry.key(),
+            queued: AtomicBool::new(false),
+            ready: self.ready.clone(),
+        });
+        let stream = EventStream {
+            send,
+            body,
+            waker: Waker::from(waker.clone()),
+        };
+        entry.insert((stream, waker.clone()));
+        waker.wake_by_ref();
+    }
+
+    /// Polls every stream woken since the last pass; each writes what it has into the
+    /// connection's send buffer. Returns whether some stream asked for another turn.
+    pub fn poll_ready(&mut self) {
+        std::mem::swap(&mut *lock(&self.ready.keys), &mut self.pass);
+        for i in 0..self.pass.len() {
+            let key = self.pass[i];
+            let Some((stream, waker)) = self.slots.get_mut(key) else {
+                // Ended since it was woken.
+                continue;
+            };
+            // Before polling: a wake from inside the poll queues the stream again.
+            waker.queued.store(false, Ordering::Release);
+            if let Poll::Ready(()) = stream.poll() {
+                self.slots.remove(key);
+            }
+        }
+        self.pass.clear();
+    }
+}
+
+impl EventStream {
+    /// Sends what the body has, as the window allows; `Ready` when the stream is over.
+    fn poll(&mut self) -> Poll<()> {
+        let mut cx = Context::from_waker(&self.waker);
+        for _ in 0..FRAMES_PER_PASS {
+            match send_capacity(&mut self.send, &mut cx) {
+                Err(Gone) => return Poll::Ready(()),
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(())) => {}
+            }
+            match Pin::new(&mut *self.body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        if self.send.send_data(data, false).is_err() {
+                            return Poll::Ready(());
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    // The source failed: cut the stream, as hyper did, so the client knows
+                    // the end was not a clean one.
+                    self.send.send_reset(Reason::INTERNAL_ERROR);
+                    return Poll::Ready(());
+                }
+                Poll::Ready(None) => {
+                    let _ = self.send.send_data(Bytes::new(), true);
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // More to send: another turn after the other streams.
+        self.waker.wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a push or a swap: a poisoned lock is still consistent.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -137,7 +137,7 @@ fn split_lines(data: &str) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
-mod properties;
+pub(crate) mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 mod channel_log;
 mod ordering;
 mod selection;
+mod stream_properties;
 
 use std::{future::poll_fn, ops::Deref, task::Poll};
 

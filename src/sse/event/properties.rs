@@ -28,7 +28,7 @@ use crate::sse::{Dispatcher, SseReader};
 
 /// Text with what is hard for an encoder: the three line ends, NUL, a colon, leading
 /// spaces, multi-byte characters, a BOM, and any other character.
-fn text() -> impl Strategy<Value = String> {
+pub(crate) fn text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         Just("\r".to_owned()),
         Just("\n".to_owned()),
@@ -45,7 +45,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 /// [`text`] without CR, LF and NUL: what an `id` or `event` may hold.
-fn field_value() -> impl Strategy<Value = String> {
+pub(crate) fn field_value() -> impl Strategy<Value = String> {
     text().prop_map(|t| t.replace(['\r', '\n', '\0'], ""))
 }
 

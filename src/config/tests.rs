@@ -180,7 +180,6 @@ mod properties {
             replace(&mut table, &path, new.clone());
             let text = toml::to_string(&table).unwrap();
             let result = RawConfig::from_toml(&text)
-                .map_err(|message| message)
                 .and_then(|raw| raw.validate().map_err(|e| e.to_string()));
             let Err(message) = result else {
                 return Ok(());

@@ -28,7 +28,9 @@
 //!   traffic; only the server imports it.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
 //!
-//! The command line lives in the binary (`src/main.rs`, `src/cli/`).
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`). The fuzz targets in
+//! `fuzz/` reach two private parsers through `fuzzing`, built only with the `fuzzing`
+//! feature.
 
 pub mod acme;
 pub mod admin;
@@ -40,6 +42,9 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod hub;

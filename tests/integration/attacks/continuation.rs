@@ -1,0 +1,40 @@
+//! CONTINUATION floods: a header block that never ends, and one that goes on forever in
+//! small CONTINUATION frames (CVE-2024-27316 and its kin in other servers).
+
+use std::time::Duration;
+
+use crate::{
+    attacks::Arena,
+    support::{attackers, frames::Ending},
+};
+
+#[tokio::test]
+async fn a_header_block_never_ended_is_cut_at_the_header_timeout() {
+    let arena = Arena::start(|raw| raw.server.header_read_timeout_secs = 2.0).await;
+    let seen = attackers::unended_header_block(&arena.server, Duration::from_secs(20)).await;
+    let ended = seen.ended_after().expect("the server ends the connection");
+    assert!(seen.ending().is_some(), "{seen:?}");
+    // Liveness only: cut at the 2 s header timeout, not by the test's patience.
+    assert!(
+        ended >= Duration::from_millis(1900) && ended < Duration::from_secs(15),
+        "cut after {ended:?}: {seen:?}"
+    );
+    arena.finish("an unended header block", 64).await;
+}
+
+#[tokio::test]
+async fn endless_continuation_frames_end_the_connection_with_an_error() {
+    let arena = Arena::start(|_| {}).await;
+    let (seen, sent) = attackers::continuation_flood(&arena.server, 16, 1_000_000).await;
+    eprintln!("CONTINUATION flood: {sent} frames sent, {seen:?}");
+    let ending = seen.ending();
+    assert!(
+        matches!(ending, Some(Ending::GoAway(c)) if c != 0) || ending == Some(Ending::Closed),
+        "after {sent} CONTINUATION frames: {seen:?}"
+    );
+    assert!(
+        sent < 10_000,
+        "the server read {sent} CONTINUATION frames of one header block before ending it"
+    );
+    arena.finish("a CONTINUATION flood", 64).await;
+}

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use crate::{
     attacks::Arena,
-    support::{attackers, frames::Ending},
+    support::{
+        attackers,
+        frames::{code, Ending},
+    },
 };
 
 #[tokio::test]
@@ -23,18 +26,19 @@ async fn a_header_block_never_ended_is_cut_at_the_header_timeout() {
 }
 
 #[tokio::test]
-async fn endless_continuation_frames_end_the_connection_with_an_error() {
+async fn endless_continuation_frames_end_the_connection_with_enhance_your_calm() {
     let arena = Arena::start(|_| {}).await;
     let (seen, sent) = attackers::continuation_flood(&arena.server, 16, 1_000_000).await;
-    eprintln!("CONTINUATION flood: {sent} frames sent, {seen:?}");
-    let ending = seen.ending();
-    assert!(
-        matches!(ending, Some(Ending::GoAway(c)) if c != 0) || ending == Some(Ending::Closed),
+    eprintln!("CONTINUATION flood: {sent} frames written, {seen:?}");
+    // h2 caps the CONTINUATION frames of one header block by what `max_header_list_size`
+    // (16 KiB) allows, and ends the connection past it. (`sent` counts what the socket
+    // buffers took, not what the server read.)
+    assert_eq!(
+        seen.ending(),
+        Some(Ending::GoAway(code::ENHANCE_YOUR_CALM)),
         "after {sent} CONTINUATION frames: {seen:?}"
     );
-    assert!(
-        sent < 10_000,
-        "the server read {sent} CONTINUATION frames of one header block before ending it"
-    );
+    let ended = seen.ended_after().expect("ended");
+    assert!(ended < Duration::from_secs(20), "{ended:?}");
     arena.finish("a CONTINUATION flood", 64).await;
 }

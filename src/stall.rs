@@ -66,8 +66,14 @@ impl StallWatch {
     }
 
     /// Watches `body`: from now on, it stalls if hyper does not ask it for a frame.
-    pub fn watch<B>(&self, body: B) -> Watched<B> {
-        let since = Arc::new(AtomicU64::new(self.inner.now_ms.load(Ordering::Relaxed)));
+    pub fn watch<B: Body>(&self, body: B) -> Watched<B> {
+        // An empty body (a 101 or 204, a HEAD) is never asked for a frame.
+        let since = if body.is_end_stream() {
+            WAITING
+        } else {
+            self.inner.now_ms.load(Ordering::Relaxed)
+        };
+        let since = Arc::new(AtomicU64::new(since));
         // The lock is held for a push or a sweep, never across an await; a poisoned lock
         // only means a panicking sweep, and the list stays valid.
         let mut bodies = self.inner.bodies.lock().unwrap_or_else(|e| e.into_inner());
@@ -193,8 +199,11 @@ mod tests {
     async fn dropped_and_finished_bodies_never_stall() {
         let watch = StallWatch::new();
         drop(watch.watch(Full::new(Bytes::from_static(b"gone"))));
-        let mut finished = watch.watch(Empty::<Bytes>::new());
+        let mut finished = watch.watch(Full::new(Bytes::from_static(b"sent")));
+        assert!(finished.frame().await.is_some());
         assert!(finished.frame().await.is_none());
+        // Never polled: hyper does not ask an empty body for frames.
+        let _empty = watch.watch(Empty::<Bytes>::new());
         let stalled = tokio::time::timeout(
             Duration::from_secs(60),
             watch.stalled(Duration::from_secs(2)),

@@ -8,7 +8,8 @@
 //!
 //! - Edge: [`server`] (listeners, accept loop, connection limit, the assembly of every
 //!   part), [`conn`] (one connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2
-//!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`proxy_protocol`],
+//!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`stall`] (responses
+//!   held at a zero window), [`proxy_protocol`],
 //!   [`tls`] (rustls with ALPN; certificates by server name, reloaded from their files), [`certs`] (the local CA and server certificate), [`acme`]
 //!   (automatic HTTPS: certificates from an ACME CA, renewed).
 //! - [`router`]: `/healthz` and which front door serves a path.
@@ -57,6 +58,7 @@ pub mod router;
 pub mod server;
 pub mod shutdown;
 pub mod sse;
+pub mod stall;
 pub mod tls;
 
 pub use config::Config;

@@ -9,6 +9,7 @@ mod support;
 mod acme;
 mod admin;
 mod architecture;
+mod attacks;
 mod bad_input;
 mod browser;
 mod certificates;

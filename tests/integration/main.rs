@@ -28,5 +28,6 @@ mod protocol;
 mod replay;
 mod shutdown;
 mod slow_consumer;
+mod soak;
 mod streams;
 mod upstreams;

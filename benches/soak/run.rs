@@ -160,8 +160,9 @@ pub async fn run(plan: &Plan) -> Result<Report> {
 
     // Chaos.
     let publish_counters = Arc::new(PublishCounters::default());
+    let mut publisher_tasks = JoinSet::new();
     for publisher in publishers(plan) {
-        tasks.spawn(run_publisher(
+        publisher_tasks.spawn(run_publisher(
             publisher,
             connector.clone(),
             run,
@@ -208,6 +209,9 @@ pub async fn run(plan: &Plan) -> Result<Report> {
     // Calm: wait until every hub subscriber has the last event of each of its topics.
     phase_tx.send_replace(Phase::Calm);
     let catch_up_started = Instant::now();
+    // A publish in flight when the phase changed still counts: the last events are the
+    // ones numbered once every publisher has returned.
+    while publisher_tasks.join_next().await.is_some() {}
     let finals: Vec<u64> = published.iter().map(|p| p.load(Relaxed)).collect();
     loop {
         let behind = subscribers.iter().filter(|s| !caught_up(s, &finals)).count();

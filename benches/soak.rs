@@ -20,6 +20,8 @@
 mod check;
 #[path = "soak/conn.rs"]
 mod conn;
+#[path = "soak/plan.rs"]
+mod plan;
 #[path = "soak/process.rs"]
 mod process;
 #[path = "soak/publish.rs"]
@@ -41,8 +43,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::plan::Plan;
 use crate::process::ServerSettings;
-use crate::run::Plan;
 use crate::subscribe::Chaos;
 
 /// Exit code for a bad command line (sysexits EX_USAGE).

@@ -94,9 +94,7 @@ impl StreamCheck {
         } else {
             self.duplicates += 1;
             let expected = *next;
-            self.problem(format!(
-                "topic {topic}: {seq} again (expected {expected})"
-            ));
+            self.problem(format!("topic {topic}: {seq} again (expected {expected})"));
         }
     }
 

@@ -286,7 +286,10 @@ async fn wait_until_accepting(
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            bail!("{name} exited with {status} before accepting:\n{}", tail(log));
+            bail!(
+                "{name} exited with {status} before accepting:\n{}",
+                tail(log)
+            );
         }
         if Instant::now() >= deadline {
             bail!(

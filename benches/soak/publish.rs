@@ -66,7 +66,11 @@ pub async fn publish_one(
         .await??
         .to_bytes();
     if status != StatusCode::OK {
-        bail!("publish to {}: {status} {}", topic_name(topic), String::from_utf8_lossy(&body));
+        bail!(
+            "publish to {}: {status} {}",
+            topic_name(topic),
+            String::from_utf8_lossy(&body)
+        );
     }
     // Only an accepted event takes its number: the next one reuses a refused number.
     published[topic as usize].fetch_add(1, Relaxed);
@@ -103,7 +107,14 @@ pub async fn run_publisher(
             _ = ticker.tick() => {}
             _ = phase.wait_for(|p| *p != Phase::Chaos) => return,
         }
-        let outcome = publish_one(&connection, &connector, run, topic, publisher.pad, &published);
+        let outcome = publish_one(
+            &connection,
+            &connector,
+            run,
+            topic,
+            publisher.pad,
+            &published,
+        );
         if let Err(e) = outcome.await {
             counters.errors.fetch_add(1, Relaxed);
             *lock(&counters.last_error) = Some(format!("{e:#}"));

@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plan::Plan;
 use super::process::Usage;
-use super::run::{usage_line, Plan};
+use super::run::usage_line;
 use super::subscribe::{lock, Source, Subscriber, SubscriberCounters, Transport};
 
 /// Problems quoted in the report, over all subscribers.
@@ -57,6 +58,8 @@ pub struct Report {
     pub usage_start: Usage,
     pub usage_before: Usage,
     pub usage_peak: Usage,
+    pub usage_half_time: Usage,
+    pub usage_chaos_end: Usage,
     pub usage_clients_gone: Usage,
     pub usage_after: Usage,
     /// How far above the baseline the server may stay once clients left.
@@ -110,7 +113,13 @@ impl Report {
         let check = sub.check();
         let positions: Vec<String> = topics
             .iter()
-            .map(|&t| format!("topic {t} at {:?} of {}", check.next_of(t), finals[t as usize]))
+            .map(|&t| {
+                format!(
+                    "topic {t} at {:?} of {}",
+                    check.next_of(t),
+                    finals[t as usize]
+                )
+            })
             .collect();
         self.problems.push(format!(
             "subscriber {} behind ({}, last id {:?}, {}): {}",
@@ -123,11 +132,7 @@ impl Report {
     }
 
     /// Sums what the subscribers saw.
-    pub fn gather(
-        &mut self,
-        subscribers: &[Arc<Subscriber>],
-        counters: &SubscriberCounters,
-    ) {
+    pub fn gather(&mut self, subscribers: &[Arc<Subscriber>], counters: &SubscriberCounters) {
         for sub in subscribers {
             let check = sub.check();
             match sub.source {
@@ -172,7 +177,10 @@ impl Report {
             }
         };
         fail(self.lost > 0, format!("{} events lost", self.lost));
-        fail(self.duplicates > 0, format!("{} events duplicated", self.duplicates));
+        fail(
+            self.duplicates > 0,
+            format!("{} events duplicated", self.duplicates),
+        );
         fail(
             self.history_gaps > 0,
             format!(
@@ -184,7 +192,10 @@ impl Report {
             self.out_of_order_ids > 0,
             format!("{} hub ids did not grow", self.out_of_order_ids),
         );
-        fail(self.malformed > 0, format!("{} malformed events", self.malformed));
+        fail(
+            self.malformed > 0,
+            format!("{} malformed events", self.malformed),
+        );
         fail(
             self.publish_errors > 0,
             format!(
@@ -236,7 +247,8 @@ fn mib(kib: u64) -> f64 {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let streams = self.hub_h2_streams + self.hub_h1_streams + self.gateway_direct + self.gateway_fanout;
+        let streams =
+            self.hub_h2_streams + self.hub_h1_streams + self.gateway_direct + self.gateway_fanout;
         writeln!(f, "soak report (server pid {})", self.server_pid)?;
         writeln!(
             f,
@@ -291,8 +303,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "  server start    {}", usage_line(self.usage_start))?;
         writeln!(f, "  before          {}", usage_line(self.usage_before))?;
+        writeln!(f, "  chaos half-time {}", usage_line(self.usage_half_time))?;
+        writeln!(f, "  chaos end       {}", usage_line(self.usage_chaos_end))?;
         writeln!(f, "  peak            {}", usage_line(self.usage_peak))?;
-        writeln!(f, "  clients gone    {}", usage_line(self.usage_clients_gone))?;
+        writeln!(
+            f,
+            "  clients gone    {}",
+            usage_line(self.usage_clients_gone)
+        )?;
         writeln!(f, "  after           {}", usage_line(self.usage_after))?;
         if let Some(failure) = &self.last_failure {
             writeln!(f, "  last failed attempt: {failure}")?;

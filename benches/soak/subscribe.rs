@@ -107,7 +107,9 @@ pub struct Subscriber {
 impl Subscriber {
     fn path(&self) -> String {
         match &self.source {
-            Source::Hub { topics } if topics.len() == 1 => format!("/events/{}", topic_name(topics[0])),
+            Source::Hub { topics } if topics.len() == 1 => {
+                format!("/events/{}", topic_name(topics[0]))
+            }
             Source::Hub { topics } => {
                 let query: Vec<String> = topics
                     .iter()
@@ -183,8 +185,9 @@ pub async fn run_subscriber(
                 ctx.counters.replays_complete.fetch_add(1, Relaxed);
             } else {
                 ctx.counters.history_gaps.fetch_add(1, Relaxed);
-                sub.check()
-                    .problem(format!("resume after {id} answered {REPLAY_HEADER}: {replay}"));
+                sub.check().problem(format!(
+                    "resume after {id} answered {REPLAY_HEADER}: {replay}"
+                ));
             }
         }
         let mut events = EventStream::new(response.into_body().into_data_stream());
@@ -252,7 +255,10 @@ async fn open(
     sub: &Subscriber,
     ctx: &SubscriberContext,
     last_id: Option<&str>,
-) -> Result<(http::Response<hyper::body::Incoming>, Option<ConnectionGuard>)> {
+) -> Result<(
+    http::Response<hyper::body::Incoming>,
+    Option<ConnectionGuard>,
+)> {
     let request = subscribe_request(&ctx.connector, &sub.path(), last_id)?;
     let (response, guard) = match &sub.transport {
         Transport::H2(slot) => {

@@ -12,6 +12,8 @@
 mod check;
 #[path = "../../benches/soak/conn.rs"]
 mod conn;
+#[path = "../../benches/soak/plan.rs"]
+mod plan;
 #[path = "../../benches/soak/process.rs"]
 mod process;
 #[path = "../../benches/soak/publish.rs"]
@@ -30,8 +32,8 @@ mod subscribe;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use plan::Plan;
 use process::ServerSettings;
-use run::Plan;
 use subscribe::Chaos;
 
 /// How far above its baseline the server's RSS may stay once every client has left. The
@@ -99,13 +101,31 @@ async fn a_minute_of_churn_loses_and_repeats_nothing_and_the_server_gives_back_f
     let failures = report.failures();
     assert!(failures.is_empty(), "soak failed: {failures:#?}\n{report}");
     // The chaos happened: a soak in which nothing reconnected proves nothing.
-    assert!(report.reconnects_client_dropped > 0, "no client drop\n{report}");
-    assert!(report.reconnects_server_ended > 0, "no stream ended by the slow-consumer policy\n{report}");
-    assert!(report.reconnects_broken > 0, "no stream broken by a cut or restart\n{report}");
+    assert!(
+        report.reconnects_client_dropped > 0,
+        "no client drop\n{report}"
+    );
+    assert!(
+        report.reconnects_server_ended > 0,
+        "no stream ended by the slow-consumer policy\n{report}"
+    );
+    assert!(
+        report.reconnects_broken > 0,
+        "no stream broken by a cut or restart\n{report}"
+    );
     assert!(report.connections_cut > 0, "no connection cut\n{report}");
-    assert!(report.upstream_restarts >= 2, "the upstream was not restarted twice\n{report}");
+    assert!(
+        report.upstream_restarts >= 2,
+        "the upstream was not restarted twice\n{report}"
+    );
     // Every first subscription resumes after the prefill; more are reconnections.
     let hub_streams = (plan.h2_streams + plan.h1_streams) as u64;
-    assert!(report.replays_complete > hub_streams, "no reconnection resumed\n{report}");
-    assert!(report.gateway_deliveries > 0 && report.hub_deliveries > 0, "{report}");
+    assert!(
+        report.replays_complete > hub_streams,
+        "no reconnection resumed\n{report}"
+    );
+    assert!(
+        report.gateway_deliveries > 0 && report.hub_deliveries > 0,
+        "{report}"
+    );
 }

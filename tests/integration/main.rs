@@ -29,5 +29,6 @@ mod protocol;
 mod replay;
 mod shutdown;
 mod slow_consumer;
+mod soak;
 mod streams;
 mod upstreams;

@@ -137,7 +137,7 @@ pub fn make_subscribers(plan: &Plan, prefilled: &[u64], anchor: &str) -> Vec<Arc
 /// The ordinary topics of hub stream `i`: one, or two on every `two_topics_every`-th.
 fn hub_topics(plan: &Plan, i: usize) -> Vec<u64> {
     let first = (i % plan.topics) as u64;
-    if plan.two_topics_every > 0 && i % plan.two_topics_every == 0 && plan.topics > 1 {
+    if plan.two_topics_every > 0 && i.is_multiple_of(plan.two_topics_every) && plan.topics > 1 {
         vec![first, ((i + plan.topics / 2) % plan.topics) as u64]
     } else {
         vec![first]

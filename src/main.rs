@@ -6,10 +6,12 @@ mod cli;
 use std::process::ExitCode;
 
 /// jemalloc rather than glibc's malloc: see `return_freed_memory`.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "jemalloc")]
     return_freed_memory();
     let cli = cli::parse();
     match cli::run(cli) {
@@ -26,9 +28,11 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "jemalloc")]
 /// How long freed pages stay resident before jemalloc gives them back (its default is 10 s).
 const DIRTY_DECAY_MS: isize = 1000;
 
+#[cfg(feature = "jemalloc")]
 /// Lets jemalloc's background threads give freed pages back to the system within about
 /// `DIRTY_DECAY_MS`, even while the server is idle. With glibc's malloc, the memory of a
 /// burst of connections (slowloris, churn) stayed resident: glibc returns only the top of a

@@ -43,6 +43,7 @@ use crate::{
     proxy_protocol::read_header,
     router::App,
     shutdown::{DrainWatch, Served},
+    stall::StallWatch,
     tls::{ALPN_ACME_TLS, ALPN_H2},
 };
 
@@ -276,6 +277,9 @@ async fn serve_http<I>(
     // The header timeout of HTTP/1.1 is hyper's; HTTP/2 has none, so the first request's
     // deadline is kept here. Open streams are never cut.
     let got_request = Arc::new(AtomicBool::new(false));
+    // Responses whose stream the client keeps at a zero window are cut like a stalled
+    // transport (see `stall`).
+    let stall = StallWatch::new();
     // Counted active while open once its protocol is known: at once on TLS (ALPN), at the
     // first request on the plaintext listener (hyper-util tells h2c from HTTP/1.1 there).
     let counted: Arc<OnceLock<ConnGuard>> = Arc::new(OnceLock::new());
@@ -300,6 +304,7 @@ async fn serve_http<I>(
         let app = ctx.app.clone();
         let got_request = got_request.clone();
         let trusted = ctx.trusted_proxies.clone();
+        let stall = stall.clone();
         service_fn(move |mut req: Request<Incoming>| {
             got_request.store(true, Ordering::Relaxed);
             if counted.get().is_none() {
@@ -322,10 +327,14 @@ async fn serve_http<I>(
             }
             req.extensions_mut().insert(info);
             let app = app.clone();
+            let stall = stall.clone();
             // Boxed: hyper keeps each HTTP/2 stream's task sized for the service future
             // (about 2 KiB) for the stream's whole life; boxed, that memory is freed as soon
             // as the response head is ready, which halves what an idle SSE stream costs.
-            Box::pin(async move { Ok::<_, Infallible>(app.handle(req).await) })
+            Box::pin(async move {
+                let response = app.handle(req).await;
+                Ok::<_, Infallible>(response.map(|body| stall.watch(body)))
+            })
         })
     };
     // On TLS the protocol is ALPN's, so hyper's own builders serve it; hyper-util's auto
@@ -338,13 +347,21 @@ async fn serve_http<I>(
             std::future::pending::<()>().await;
         }
     };
+    // Which of the two cut the connection, for the log.
+    let stalled = AtomicBool::new(false);
+    let cut = async {
+        tokio::select! {
+            () = first_request_deadline => {}
+            () = stall.stalled(ctx.write_stall_timeout) => stalled.store(true, Ordering::Relaxed),
+        }
+    };
     let served = match protocol {
         HttpProtocol::Http1 => {
             let mut builder = hyper::server::conn::http1::Builder::new();
             apply_http1!(builder, ctx);
             let conn = builder.serve_connection(io, service).with_upgrades();
             drain
-                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
+                .serve(conn, |c| c.graceful_shutdown(), cut)
                 .await
                 .map_err(BoxError::from)
         }
@@ -352,7 +369,7 @@ async fn serve_http<I>(
             // Served with h2 directly: one task per connection, event streams in its table.
             let conn = http2::Http2Connection::new(io.into_inner(), &ctx.http2, requests);
             drain
-                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
+                .serve(conn, |c| c.graceful_shutdown(), cut)
                 .await
                 .map_err(BoxError::from)
         }
@@ -361,15 +378,17 @@ async fn serve_http<I>(
             apply_http1!(builder.http1(), ctx);
             apply_http2!(builder.http2(), &ctx.http2);
             let conn = builder.serve_connection_with_upgrades(io, service);
-            drain
-                .serve(conn, |c| c.graceful_shutdown(), first_request_deadline)
-                .await
+            drain.serve(conn, |c| c.graceful_shutdown(), cut).await
         }
     };
     match served {
         Served::Done(Ok(())) => tracing::debug!("closed"),
         Served::Done(Err(e)) => tracing::debug!(error = %e, "closed with error"),
         Served::Forced => tracing::debug!("closed at the shutdown deadline"),
+        Served::Idle if stalled.load(Ordering::Relaxed) => tracing::debug!(
+            timeout = ?ctx.write_stall_timeout,
+            "a response took no data for the write stall timeout (zero window); closing"
+        ),
         Served::Idle => tracing::debug!("no request within the header timeout; closing"),
     }
 }

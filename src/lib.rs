@@ -8,7 +8,8 @@
 //!
 //! - Edge: [`server`] (listeners, accept loop, connection limit, the assembly of every
 //!   part), [`conn`] (one connection's PROXY header, TLS handshake and HTTP/1.1 or HTTP/2
-//!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`proxy_protocol`],
+//!   serving), [`shutdown`] (draining), [`io`] (write coalescing), [`stall`] (responses
+//!   held at a zero window), [`proxy_protocol`],
 //!   [`tls`] (rustls with ALPN; certificates by server name, reloaded from their files), [`certs`] (the local CA and server certificate), [`acme`]
 //!   (automatic HTTPS: certificates from an ACME CA, renewed).
 //! - [`router`]: `/healthz` and which front door serves a path.
@@ -28,7 +29,9 @@
 //!   traffic; only the server imports it.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
 //!
-//! The command line lives in the binary (`src/main.rs`, `src/cli/`).
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`). The fuzz targets in
+//! `fuzz/` reach two private parsers through `fuzzing`, built only with the `fuzzing`
+//! feature.
 
 pub mod acme;
 pub mod admin;
@@ -40,6 +43,9 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod hub;
@@ -52,6 +58,7 @@ pub mod router;
 pub mod server;
 pub mod shutdown;
 pub mod sse;
+pub mod stall;
 pub mod tls;
 
 pub use config::Config;

@@ -150,8 +150,8 @@ pub struct RawServer {
     /// delivery 8.3 µs without, 5.8 µs with, p99 3.5 -> 4.6 ms).
     pub write_coalesce_ms: f64,
     /// A connection whose peer accepts no data for this long is closed, in seconds: an
-    /// HTTP/1.1 client that stops reading would otherwise hold its stream forever.
-    /// Default 60.
+    /// HTTP/1.1 client that stops reading would otherwise hold its stream forever. The same
+    /// deadline applies to a response the client holds at a zero HTTP/2 window. Default 60.
     pub write_stall_timeout_secs: f64,
     /// The TLS listener expects a PROXY protocol (v1 or v2) header on every connection,
     /// from a load balancer such as HAProxy (`send-proxy-v2`). Default false.

@@ -95,4 +95,54 @@ mod tests {
         );
         assert!(TopicName::parse(&"x".repeat(MAX_TOPIC_LEN)).is_ok());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// The grammar of a topic name, written apart from the parser as a regular
+        /// expression (segments of unreserved characters, none `.` or `..`).
+        fn is_topic_name(name: &str) -> bool {
+            let grammar = regex::Regex::new(r"\A[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*\z").unwrap();
+            grammar.is_match(name)
+                && name.len() <= MAX_TOPIC_LEN
+                && !name.split('/').any(|s| s == "." || s == "..")
+        }
+
+        proptest! {
+            /// Any string is a topic name exactly when the grammar says so, and a name
+            /// parses to itself; a refusal names the first character outside the alphabet.
+            #[test]
+            fn names_parse_exactly_when_the_grammar_allows(
+                name in "([A-Za-z0-9._~/-]|\\.\\.|//|%|é| |\\PC){0,24}",
+            ) {
+                match TopicName::parse(&name) {
+                    Ok(topic) => {
+                        prop_assert!(is_topic_name(&name), "{name:?} accepted");
+                        prop_assert_eq!(topic.as_str(), name.as_str());
+                    }
+                    Err(TopicError::InvalidChar(c)) => {
+                        prop_assert!(!is_topic_name(&name));
+                        let first = name
+                            .chars()
+                            .find(|c| !(c.is_ascii_alphanumeric() || "._~-/".contains(*c)));
+                        prop_assert_eq!(Some(c), first);
+                    }
+                    Err(_) => prop_assert!(!is_topic_name(&name), "{name:?} refused"),
+                }
+            }
+
+            /// Names built from valid segments always parse.
+            #[test]
+            fn names_of_valid_segments_parse(
+                segments in prop::collection::vec("[A-Za-z0-9._~-]{1,12}", 1..8),
+            ) {
+                prop_assume!(segments.iter().all(|s| s != "." && s != ".."));
+                let name = segments.join("/");
+                let topic = TopicName::parse(&name).unwrap();
+                prop_assert_eq!(topic.as_str(), name.as_str());
+            }
+        }
+    }
 }

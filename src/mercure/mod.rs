@@ -20,6 +20,9 @@ mod cors;
 mod discovery;
 mod filter;
 pub mod matcher;
+mod publication;
+#[cfg(feature = "fuzzing")]
+pub(crate) use publication::{parse_for_fuzzing, FormRules, Publication};
 mod publish;
 mod subscribe;
 mod subscriptions;

@@ -1,10 +1,6 @@
-//! Publication (draft "Publication"): a form-encoded `POST` with one or more `topic`s and
-//! the optional `data`, `id`, `type`, `retry` and `private`; the publisher's token must grant
-//! `publish` on every topic. The answer is the update's id as `text/plain`.
-//!
-//! Every field that reaches the event stream is checked here against the draft's character
-//! rules, and the encoder splits `data` into one `data:` line per line, so no field can
-//! inject another into a subscriber's stream (draft "Server-Sent Events Field Injection").
+//! Publication (draft "Publication"): a form-encoded `POST` (its grammar and checks are in
+//! the `publication` module) whose publisher's token must grant `publish` on every topic.
+//! The answer is the update's id as `text/plain`.
 
 use std::sync::Arc;
 
@@ -13,9 +9,9 @@ use http::{header, Request, Response, StatusCode, Uri};
 use http_body::Body;
 
 use super::{
-    cors,
-    matcher::{forbidden_char, form_pairs, WILDCARD},
-    new_urn_uuid, text_plain, Mercure, Protocol, Rejection, EARLIEST, RESERVED_TYPE,
+    cors, new_urn_uuid,
+    publication::{parse_publication, FormRules, Publication},
+    text_plain, Mercure, Protocol,
 };
 use crate::auth::{AuthError, TokenSource};
 use crate::{
@@ -23,20 +19,6 @@ use crate::{
     hub::{PublishError, Update},
     sse::EventFields,
 };
-
-/// Longest accepted `id` and `type`, in bytes (longer: 413, as the draft asks of field
-/// limits). Ids travel in every reconnection's `Last-Event-ID` header.
-const MAX_FIELD_BYTES: usize = 1024;
-
-/// A publication, parsed and checked.
-struct Publication {
-    topics: Vec<String>,
-    data: String,
-    id: Option<String>,
-    event_type: Option<String>,
-    retry_ms: Option<u64>,
-    private: bool,
-}
 
 impl Mercure {
     pub(super) async fn publish<B>(&self, req: Request<B>) -> Response<ResponseBody>
@@ -54,7 +36,7 @@ impl Mercure {
             Ok(text) => text,
             Err(response) => return response,
         };
-        let publication = match self.parse_publication(&text) {
+        let publication = match parse_publication(&text, &self.form_rules()) {
             Ok(p) => p,
             Err(rejection) => return rejection.into_response(),
         };
@@ -122,127 +104,14 @@ impl Mercure {
         }
     }
 
-    fn parse_publication(&self, text: &str) -> Result<Publication, Rejection> {
-        let bad = Rejection::bad;
-        let too_large = Rejection::too_large;
-        let mut publication = Publication {
-            topics: Vec::new(),
-            data: String::new(),
-            id: None,
-            event_type: None,
-            retry_ms: None,
-            private: false,
-        };
-        let mut seen_data = false;
-        for (name, value) in form_pairs(text) {
-            let field = match name.as_slice() {
-                b"topic" => "topic",
-                b"data" => "data",
-                b"id" => "id",
-                b"type" => "type",
-                b"retry" => "retry",
-                b"private" => "private",
-                // Unknown fields are ignored, for future extensions (draft).
-                _ => continue,
-            };
-            let value = String::from_utf8(value)
-                .map_err(|_| bad(format!("`{field}` is not valid UTF-8")))?;
-            match field {
-                "topic" => {
-                    if publication.topics.len() == self.config.max_publish_topics {
-                        return Err(too_large(format!(
-                            "more than {} `topic` fields",
-                            self.config.max_publish_topics
-                        )));
-                    }
-                    self.check_topic(&value)?;
-                    publication.topics.push(value);
-                }
-                // The first `data` counts; repeating it has no defined meaning.
-                "data" if !seen_data => {
-                    seen_data = true;
-                    publication.data = value;
-                }
-                "id" if !value.is_empty() => {
-                    if value.len() > MAX_FIELD_BYTES {
-                        return Err(too_large(format!("`id` is over {MAX_FIELD_BYTES} bytes")));
-                    }
-                    if value.starts_with('#') {
-                        return Err(bad(
-                            "`id` must not start with `#`: such ids are the hub's".into()
-                        ));
-                    }
-                    if value == EARLIEST {
-                        return Err(bad(
-                            "`id` must not be `earliest`: it is the reserved cursor".into(),
-                        ));
-                    }
-                    if let Some(c) = forbidden_char(&value) {
-                        return Err(bad(format!("`id` contains the forbidden character {c:?}")));
-                    }
-                    publication.id = Some(value);
-                }
-                "type" if !value.is_empty() => {
-                    if value.len() > MAX_FIELD_BYTES {
-                        return Err(too_large(format!("`type` is over {MAX_FIELD_BYTES} bytes")));
-                    }
-                    if value == RESERVED_TYPE {
-                        return Err(bad(
-                            "`type` must not be `mercure`: the hub's own events use it".into(),
-                        ));
-                    }
-                    if let Some(c) = forbidden_char(&value) {
-                        return Err(bad(format!(
-                            "`type` contains the forbidden character {c:?}"
-                        )));
-                    }
-                    publication.event_type = Some(value);
-                }
-                "retry" => {
-                    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(bad("`retry` must be ASCII digits only".into()));
-                    }
-                    publication.retry_ms = Some(
-                        value
-                            .parse()
-                            .map_err(|_| bad("`retry` is too large".into()))?,
-                    );
-                }
-                // Its presence marks the update private, whatever the value (draft).
-                "private" => publication.private = true,
-                _ => {}
-            }
+    /// The settings a publication form is checked against.
+    fn form_rules(&self) -> FormRules<'_> {
+        FormRules {
+            max_topics: self.config.max_publish_topics,
+            max_topic_len: self.limits.max_pattern_len,
+            hub_url: &self.hub_url,
+            hub_path: &self.path,
         }
-        if publication.topics.is_empty() {
-            return Err(bad("a publication needs at least one `topic` field".into()));
-        }
-        Ok(publication)
-    }
-
-    fn check_topic(&self, topic: &str) -> Result<(), Rejection> {
-        let bad = |message: String| Err(Rejection::bad(message));
-        if topic.is_empty() {
-            return bad("`topic` must not be empty".into());
-        }
-        if topic.len() > self.limits.max_pattern_len {
-            return Err(Rejection::too_large(format!(
-                "`topic` is over {} bytes",
-                self.limits.max_pattern_len
-            )));
-        }
-        if let Some(c) = forbidden_char(topic) {
-            return bad(format!("`topic` contains the forbidden character {c:?}"));
-        }
-        if topic == WILDCARD {
-            return bad("`topic` must not be `*`: it is the wildcard matcher, not a topic".into());
-        }
-        if self.in_reserved_namespace(topic) {
-            return bad(format!(
-                "`topic` {topic:?} is in the hub's reserved namespace {}/",
-                self.path
-            ));
-        }
-        Ok(())
     }
 
     /// Whether `topic`, resolved against the hub URL, names the hub's path or a path below
@@ -251,15 +120,7 @@ impl Mercure {
     /// API asks too: its topic names are relative references (`mercure/subscriptions/x`
     /// resolves into the namespace of the default hub URL).
     pub fn in_reserved_namespace(&self, topic: &str) -> bool {
-        let Ok(url) = self.hub_url.join(topic) else {
-            return false;
-        };
-        let path = decode_unreserved(url.path());
-        let hub_path = decode_unreserved(&self.path);
-        path == hub_path
-            || path
-                .strip_prefix(hub_path.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
+        super::publication::in_reserved_namespace(&self.hub_url, &self.path, topic)
     }
 
     /// CSRF defence for cookie-borne tokens (draft "Security Considerations"): the request's
@@ -297,38 +158,4 @@ impl Mercure {
             origin == format!("https://{authority}") || origin == format!("http://{authority}")
         })
     }
-}
-
-/// Decodes `%XX` escapes of unreserved characters (RFC 3986: ALPHA, DIGIT, `-._~`); other
-/// escapes are kept, with their hex digits uppercased so that equal paths compare equal.
-///
-/// This is RFC 3986 section 6.2.2 normalization, not decoding: `%2F` must stay distinct
-/// from `/`. The `percent-encoding` crate only decodes every escape, which would merge them
-/// (and let `mercure%2Fsubscriptions` pass as outside the reserved namespace or inside it
-/// depending on the side), so this stays hand-written.
-fn decode_unreserved(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = bytes
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
-        if let (b'%', Some(hex)) = (bytes[i], escape) {
-            let hex = std::str::from_utf8(hex).unwrap_or_default();
-            if let Ok(byte) = u8::from_str_radix(hex, 16) {
-                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                    out.push(byte as char);
-                } else {
-                    out.push('%');
-                    out.push_str(&hex.to_ascii_uppercase());
-                }
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i] as char);
-        i += 1;
-    }
-    out
 }

@@ -38,6 +38,9 @@ use std::{
 
 use tokio::{io::AsyncReadExt, net::TcpStream};
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use memory::parse_bytes;
+
 /// The 12 bytes a version 2 header starts with.
 const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
@@ -149,9 +152,29 @@ pub async fn read_header(
     }
 }
 
-async fn read_any(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolError> {
+/// Where a header is read from: the connection's socket, or bytes in memory for the
+/// tests and fuzz targets, which so run the same framing code as a connection does.
+trait HeaderSource {
+    /// Fills `buf`; an early end of the input is [`ProxyProtocolError::Closed`].
+    async fn fill(&mut self, buf: &mut [u8]) -> Result<(), ProxyProtocolError>;
+    /// Copies the next input bytes into `buf` without consuming them; 0 at the end of the
+    /// input.
+    async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl HeaderSource for TcpStream {
+    async fn fill(&mut self, buf: &mut [u8]) -> Result<(), ProxyProtocolError> {
+        read_exact(self, buf).await
+    }
+
+    async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::peek(self, buf).await
+    }
+}
+
+async fn read_any(stream: &mut impl HeaderSource) -> Result<ProxyHeader, ProxyProtocolError> {
     let mut prefix = [0u8; PREFIX_LEN];
-    read_exact(stream, &mut prefix).await?;
+    stream.fill(&mut prefix).await?;
     if prefix == V2_SIGNATURE {
         read_v2(stream).await
     } else if prefix.starts_with(V1_PREFIX) {
@@ -163,7 +186,7 @@ async fn read_any(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolEr
 
 /// Reads the rest of a version 1 line, whose first bytes are `prefix`, and parses it.
 async fn read_v1(
-    stream: &mut TcpStream,
+    stream: &mut impl HeaderSource,
     prefix: [u8; PREFIX_LEN],
 ) -> Result<ProxyHeader, ProxyProtocolError> {
     if prefix.contains(&b'\n') {
@@ -194,7 +217,7 @@ async fn read_v1(
             None => (seen, false),
         };
         // The peeked bytes are already in the socket's buffer: this read does not wait.
-        read_exact(stream, &mut line[len..len + take]).await?;
+        stream.fill(&mut line[len..len + take]).await?;
         len += take;
         if done {
             return parse_v1(&line[..len]);
@@ -268,11 +291,11 @@ fn parse_port(field: &str) -> Option<u16> {
 }
 
 /// Reads and parses the rest of a version 2 header, after its signature.
-async fn read_v2(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolError> {
+async fn read_v2(stream: &mut impl HeaderSource) -> Result<ProxyHeader, ProxyProtocolError> {
     use ProxyProtocolError::Malformed;
 
     let mut fixed = [0u8; 4];
-    read_exact(stream, &mut fixed).await?;
+    stream.fill(&mut fixed).await?;
     let [ver_cmd, fam_proto, len_hi, len_lo] = fixed;
     if ver_cmd >> 4 != 2 {
         return Err(Malformed("v2 version is not 2"));
@@ -291,7 +314,7 @@ async fn read_v2(stream: &mut TcpStream) -> Result<ProxyHeader, ProxyProtocolErr
     // Read the whole block, addresses and TLVs, even when it is not used: the next layer's
     // bytes start after it.
     let mut block = vec![0u8; len];
-    read_exact(stream, &mut block).await?;
+    stream.fill(&mut block).await?;
     if command == V2_CMD_LOCAL {
         // The specification: a receiver ignores a LOCAL header's family and addresses.
         return Ok(ProxyHeader::Local);
@@ -350,6 +373,57 @@ async fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> Result<(), ProxyP
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(ProxyProtocolError::Closed),
         Err(e) => Err(ProxyProtocolError::Io(e)),
+    }
+}
+
+/// Reading a header from bytes in memory.
+#[cfg(any(test, feature = "fuzzing"))]
+mod memory {
+    use std::{
+        future::Future,
+        io,
+        pin::pin,
+        task::{Context, Poll, Waker},
+    };
+
+    use super::{read_any, HeaderSource, ProxyHeader, ProxyProtocolError};
+
+    /// Input in memory; every read completes at once.
+    struct Bytes<'a> {
+        rest: &'a [u8],
+    }
+
+    impl HeaderSource for Bytes<'_> {
+        async fn fill(&mut self, buf: &mut [u8]) -> Result<(), ProxyProtocolError> {
+            let Some((head, rest)) = self.rest.split_at_checked(buf.len()) else {
+                return Err(ProxyProtocolError::Closed);
+            };
+            buf.copy_from_slice(head);
+            self.rest = rest;
+            Ok(())
+        }
+
+        async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.rest.len());
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            Ok(n)
+        }
+    }
+
+    /// Reads a header from the start of `input` as [`super::read_header`] reads it from a
+    /// socket, and says how many bytes it consumed: the next layer's bytes start there.
+    /// Input that ends before the header does is [`ProxyProtocolError::Closed`].
+    pub(crate) fn parse_bytes(input: &[u8]) -> Result<(ProxyHeader, usize), ProxyProtocolError> {
+        let mut source = Bytes { rest: input };
+        let result = {
+            let read = pin!(read_any(&mut source));
+            // Nothing in `read_any` waits but the source, and this source never does.
+            match read.poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(result) => result,
+                Poll::Pending => unreachable!("reads from memory never wait"),
+            }
+        };
+        result.map(|header| (header, input.len() - source.rest.len()))
     }
 }
 

@@ -335,3 +335,114 @@ fn client_addr_falls_back_to_the_peer() {
     assert_eq!(ProxyHeader::Local.client_addr(peer), peer);
     assert_eq!(ProxyHeader::Unknown.client_addr(peer), peer);
 }
+
+mod properties {
+    //! The header parser on generated headers, read from memory through the same framing
+    //! code as from a socket (`parse_bytes`).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Two addresses of one family, as a load balancer writes them.
+    fn address_pair() -> impl Strategy<Value = (SocketAddr, SocketAddr)> {
+        prop_oneof![
+            (
+                any::<[u8; 4]>(),
+                any::<[u8; 4]>(),
+                any::<u16>(),
+                any::<u16>()
+            )
+                .prop_map(|(s, d, sp, dp)| {
+                    (
+                        SocketAddr::new(Ipv4Addr::from(s).into(), sp),
+                        SocketAddr::new(Ipv4Addr::from(d).into(), dp),
+                    )
+                }),
+            (
+                any::<[u8; 16]>(),
+                any::<[u8; 16]>(),
+                any::<u16>(),
+                any::<u16>()
+            )
+                .prop_map(|(s, d, sp, dp)| {
+                    (
+                        SocketAddr::new(Ipv6Addr::from(s).into(), sp),
+                        SocketAddr::new(Ipv6Addr::from(d).into(), dp),
+                    )
+                }),
+        ]
+    }
+
+    fn v1_line(source: SocketAddr, destination: SocketAddr) -> Vec<u8> {
+        let family = if source.is_ipv4() { "TCP4" } else { "TCP6" };
+        format!(
+            "PROXY {family} {} {} {} {}\r\n",
+            source.ip(),
+            destination.ip(),
+            source.port(),
+            destination.port()
+        )
+        .into_bytes()
+    }
+
+    fn v2_header(source: SocketAddr, destination: SocketAddr, tlvs: &[u8]) -> Vec<u8> {
+        let (family, mut block) = match (source.ip(), destination.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (0x11, [s.octets(), d.octets()].concat()),
+            (IpAddr::V6(s), IpAddr::V6(d)) => (0x21, [s.octets(), d.octets()].concat()),
+            _ => unreachable!("one family"),
+        };
+        block.extend_from_slice(&source.port().to_be_bytes());
+        block.extend_from_slice(&destination.port().to_be_bytes());
+        block.extend_from_slice(tlvs);
+        v2(V2_CMD_PROXY, family, &block)
+    }
+
+    proptest! {
+        /// Any addresses, in a version 1 or 2 header followed by any bytes: the header
+        /// gives them back, and exactly its own bytes are consumed.
+        #[test]
+        fn headers_give_back_their_addresses(
+            (source, destination) in address_pair(),
+            version_2 in any::<bool>(),
+            tlvs in prop::collection::vec(any::<u8>(), 0..64),
+            after in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let header = if version_2 {
+                v2_header(source, destination, &tlvs)
+            } else {
+                v1_line(source, destination)
+            };
+            let mut input = header.clone();
+            input.extend_from_slice(&after);
+            let (parsed, consumed) = parse_bytes(&input).unwrap();
+            prop_assert_eq!(parsed, ProxyHeader::Proxied { source, destination });
+            prop_assert_eq!(consumed, header.len());
+        }
+
+        /// A header cut short is never accepted: the reader waits for the rest (here, the
+        /// input ends: `Closed`) or refuses what it has.
+        #[test]
+        fn a_header_cut_short_is_not_accepted(
+            (source, destination) in address_pair(),
+            version_2 in any::<bool>(),
+            cut in 0.0..1.0f64,
+        ) {
+            let header = if version_2 {
+                v2_header(source, destination, &[])
+            } else {
+                v1_line(source, destination)
+            };
+            let cut = (cut * header.len() as f64) as usize;
+            prop_assert!(parse_bytes(&header[..cut]).is_err());
+        }
+
+        /// Any bytes: a result, never a panic, and never more consumed than given.
+        #[test]
+        fn any_bytes_get_an_answer(input in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok((_, consumed)) = parse_bytes(&input) {
+                prop_assert!(consumed <= input.len());
+            }
+        }
+    }
+}

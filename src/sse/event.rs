@@ -137,6 +137,9 @@ fn split_lines(data: &str) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
+pub(crate) mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

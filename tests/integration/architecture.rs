@@ -49,7 +49,7 @@ const ONLY_IMPORTED_BY: &[(&str, &[&str])] = &[
     ("conn", &["server"]),
     ("server", &[]),
     ("native", &["router", "server"]),
-    ("mercure", &["router", "server"]),
+    ("mercure", &["router", "server", "fuzzing"]),
     ("gateway", &["router", "server"]),
     ("cluster", &["server"]),
     ("acme", &["server"]),

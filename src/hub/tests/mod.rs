@@ -6,6 +6,7 @@ mod channel_log;
 mod ordering;
 mod parallel;
 mod selection;
+mod stream_properties;
 
 use std::{future::poll_fn, ops::Deref, task::Poll};
 

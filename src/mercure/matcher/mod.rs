@@ -459,4 +459,6 @@ fn legacy_matcher(value: String) -> Matcher {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

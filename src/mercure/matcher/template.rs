@@ -29,6 +29,15 @@ const UNRESERVED: &str = r"(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})";
 /// The same with the reserved set (RFC 6570 "U+R"), for the `+` and `#` operators.
 const UNRESERVED_OR_RESERVED: &str = r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})";
 
+/// What one character of a value expands to, for the prefix modifier, which counts
+/// characters before encoding: a character outside the allowed set is its UTF-8 bytes, one
+/// to four triplets (a lead, then continuation bytes `%80` to `%BF`). Unreserved only.
+const UNRESERVED_CHAR: &str = r"(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2}(?:%[89ABab][0-9A-Fa-f]){0,3})";
+
+/// [`UNRESERVED_CHAR`] with the reserved set, for the `+` and `#` operators.
+const UNRESERVED_OR_RESERVED_CHAR: &str =
+    r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2}(?:%[89ABab][0-9A-Fa-f]){0,3})";
+
 /// A compiled RFC 6570 URI template used as a pre-1.0 topic selector.
 #[derive(Clone)]
 pub struct CompiledTemplate {
@@ -87,6 +96,8 @@ struct Operator {
     /// `=` follows the name of an empty value (`?` and `&`), rather than nothing (`;`).
     equals_if_empty: bool,
     allowed: &'static str,
+    /// What one character of a value may expand to (for prefixes).
+    allowed_char: &'static str,
 }
 
 impl Operator {
@@ -111,6 +122,11 @@ impl Operator {
                 UNRESERVED_OR_RESERVED
             } else {
                 UNRESERVED
+            },
+            allowed_char: if reserved {
+                UNRESERVED_OR_RESERVED_CHAR
+            } else {
+                UNRESERVED_CHAR
             },
         }
     }
@@ -262,8 +278,9 @@ fn variable_regex(operator: &Operator, var: &VarSpec<'_>) -> String {
         return format!("(?:{item}(?:{separator}{item})*)");
     }
     let value = match var.prefix {
-        // A prefix applies to strings only, and keeps at most that many characters.
-        Some(length) => format!("{c}{{0,{length}}}"),
+        // A prefix applies to strings only, and keeps at most that many characters, counted
+        // before encoding: `{var:1}` of `é` is `%C3%A9`.
+        Some(length) => format!("{}{{0,{length}}}", operator.allowed_char),
         // A string, or a list or map joined by commas.
         None => format!("{c}*(?:,{c}*)*"),
     };
@@ -454,6 +471,17 @@ mod tests {
         let t = template("https://example.com/{selector}");
         assert!(t.matches("https://example.com/{selector}"));
         assert!(t.matches("https://example.com/x"));
+    }
+
+    /// Found by the property `templates_match_their_expansions`: a prefix counts characters
+    /// before encoding, so `{var:1}` of `¡` is two triplets and `{+var:2}` of `é☃` five.
+    #[test]
+    fn a_prefix_counts_characters_not_encoded_triplets() {
+        assert!(template("/{;a:1}").matches("/;a=%C2%A1"));
+        assert!(template("/{var:1}").matches("/%F0%9F%A6%80"));
+        assert!(template("/{+var:2}").matches("/%C3%A9%E2%98%83"));
+        assert!(!template("/{var:1}").matches("/%C3%A9%C3%A9"));
+        assert!(!template("/{var:1}").matches("/a%C3%A9"));
     }
 
     #[test]

@@ -62,6 +62,11 @@ impl CompiledPattern {
         base: &Url,
         allow_regexp_groups: bool,
     ) -> Result<Self, PatternError> {
+        if has_unopened_host_bracket(source) {
+            return Err(PatternError::Invalid(
+                "its host has a `]` that closes no `[` (brackets enclose an IPv6 address)".into(),
+            ));
+        }
         // Only a relative pattern takes the base. Given to an absolute one, the standard
         // still prefixes a relative pathname with the base's directory, so `urn:*` would
         // become `urn:` + `/.well-known/*` and never match a URN.
@@ -195,6 +200,73 @@ impl PartialEq for CompiledPattern {
 
 impl Eq for CompiledPattern {}
 
+/// Whether a `]` in the pattern's host part closes no `[`. Such a host is invalid anyway (a
+/// `]` may only end an IPv6 literal), and the `urlpattern` crate (0.6.0) must not see it:
+/// its constructor string parser counts host brackets in an unsigned integer and subtracts
+/// one at that `]`, which panics in builds with overflow checks (found by the `url_pattern`
+/// fuzz target; the pattern arrives in a subscription query or a token).
+///
+/// The check follows the parser's reading closely enough to cover every `]` it could take
+/// for the host's, and a few more: the host part is what follows the first `:` (and its
+/// `//`, if any) when that `:` comes before any `/`, `?` or `#`, up to the next of those;
+/// there, brackets are counted outside `{...}` groups and `(...)` regular expressions
+/// (whose brackets are not host brackets for the parser either), and an escaped character
+/// counts as itself, as it does for the parser.
+fn has_unopened_host_bracket(source: &str) -> bool {
+    /// Characters, with a backslash-escaped one read as itself and marked escaped.
+    fn chars(source: &str) -> impl Iterator<Item = (char, bool)> + '_ {
+        let mut it = source.chars();
+        std::iter::from_fn(move || match it.next()? {
+            '\\' => it.next().map(|c| (c, true)),
+            c => Some((c, false)),
+        })
+    }
+    let mut it = chars(source).peekable();
+    // The protocol: up to the first `:` that is no name (`:id`), before any path, query or
+    // fragment; a pattern without one is relative and has no host.
+    loop {
+        match it.next() {
+            None => return false,
+            Some(('/' | '?' | '#', _)) => return false,
+            Some((':', false))
+                if it
+                    .peek()
+                    .is_some_and(|&(c, _)| c.is_alphanumeric() || c == '_' || c == '$') => {}
+            Some((':', _)) => break,
+            Some(_) => {}
+        }
+    }
+    // Skip the authority's `//`: the host part ends at the next `/`.
+    for _ in 0..2 {
+        if it.peek().is_some_and(|&(c, _)| c == '/') {
+            it.next();
+        }
+    }
+    let (mut depth, mut groups, mut regexps) = (0usize, 0usize, 0usize);
+    for (c, escaped) in it {
+        if regexps > 0 {
+            match (c, escaped) {
+                ('(', false) => regexps += 1,
+                (')', false) => regexps -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, escaped) {
+            ('(', false) => regexps = 1,
+            ('{', false) => groups += 1,
+            ('}', false) => groups = groups.saturating_sub(1),
+            _ if groups > 0 => {}
+            ('/' | '?' | '#', _) => return false,
+            ('[', _) => depth += 1,
+            (']', _) if depth == 0 => return true,
+            (']', _) => depth -= 1,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Turns the crate's error into a message; its regexp error carries no detail, so say what
 /// the likely causes are.
 fn describe(err: urlpattern::Error) -> PatternError {
@@ -256,6 +328,43 @@ mod tests {
 
     fn pattern(source: &str) -> CompiledPattern {
         CompiledPattern::compile(source, &hub(), true).unwrap()
+    }
+
+    /// Found by the `url_pattern` fuzz target (and by `jwt`, through a token's selector):
+    /// the `urlpattern` crate panicked (unsigned subtraction) on a host `]` without `[`.
+    #[test]
+    fn a_host_bracket_that_closes_nothing_is_invalid_not_a_panic() {
+        for source in [
+            "hEtps://example.copleGGGGG]GGGGG.cohttps://*/exampl%e.com/:path*",
+            "https://a]b/",
+            "https://user@a]/x",
+            "http:.]b",
+            "foo://a]",
+            "https\\://a]",
+            "{https}://a]",
+            "https://a\\]/",
+            "https://{x}]/",
+            "https://(a/b)]/",
+        ] {
+            let err = CompiledPattern::compile(source, &hub(), true).unwrap_err();
+            assert!(
+                matches!(&err, PatternError::Invalid(m) if m.contains("`]`")),
+                "{source}: {err:?}"
+            );
+        }
+        // Brackets elsewhere, or balanced, are not the host's problem.
+        for source in [
+            "http://[\\:\\:1]/a",
+            "https://example.com/a]b",
+            "/a]b",
+            "https://example.com/:id([a-z]+)",
+            "https://:sub([a-z]+).example.com/x",
+            "urn:x]",
+            // `:a` is a name, so there is no protocol, nor a host.
+            "http:a]b",
+        ] {
+            assert!(!has_unopened_host_bracket(source), "{source}");
+        }
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! independent SSE parser (`eventsource-stream`).
 
 pub mod admin;
+pub mod attackers;
 pub mod browser;
+pub mod canary;
+pub mod frames;
 pub mod mercure;
 pub mod pebble;
+pub mod process;
 pub mod redis;
 pub mod starlette;
 pub mod test_ca;

@@ -297,6 +297,7 @@ async fn serve_http<I>(
         info: info.clone(),
         trusted: ctx.trusted_proxies.clone(),
         got_request: got_request.clone(),
+        stall: stall.clone(),
     };
     let service = {
         let counted = counted.clone();

@@ -1,7 +1,7 @@
 //! Responses the client lets the server write nothing of: HTTP/2 streams whose flow-control
 //! window stays at zero.
 //!
-//! Imports nothing of the crate; the edge wraps every response body of a connection in it.
+//! Imports nothing of the crate; the edge gives each connection a watch.
 //!
 //! A client that never opens an HTTP/2 window (SETTINGS_INITIAL_WINDOW_SIZE = 0 and no
 //! WINDOW_UPDATE) still reads the socket and answers PINGs, so neither the transport's write
@@ -12,9 +12,12 @@
 //! notices such a body once it has waited past the deadline, and the connection is closed,
 //! as a transport whose writes stall is (nginx's `send_timeout` does the same for streams
 //! waiting for window). A body that is waiting for its own data (an idle SSE stream) is
-//! never stalled.
+//! never stalled. Bodies hyper serves are wrapped in [`Watched`]; the HTTP/2 connection's
+//! own streams (`conn::http2`), which ask for window themselves, tell their [`StallMark`]
+//! when they wait for it and when they get it.
 //!
-//! The cost on the delivery path is one relaxed atomic load and store per poll of a body;
+//! The cost on the delivery path is one relaxed atomic load (and a store on a change) per
+//! poll of a body;
 //! the clock is a coarse one that the watch task advances.
 
 use std::{
@@ -68,18 +71,22 @@ impl StallWatch {
     /// Watches `body`: from now on, it stalls if hyper does not ask it for a frame.
     pub fn watch<B: Body>(&self, body: B) -> Watched<B> {
         // An empty body (a 101 or 204, a HEAD) is never asked for a frame.
-        let since = if body.is_end_stream() {
-            WAITING
-        } else {
-            self.inner.now_ms.load(Ordering::Relaxed)
-        };
-        let since = Arc::new(AtomicU64::new(since));
+        let mark = self.mark();
+        if !body.is_end_stream() {
+            mark.expect_more();
+        }
+        Watched { body, mark }
+    }
+
+    /// A mark for a response whose sender tells the watch itself when it is held back (the
+    /// HTTP/2 connection's own event streams); it starts as waiting for its own data.
+    pub fn mark(&self) -> StallMark {
+        let since = Arc::new(AtomicU64::new(WAITING));
         // The lock is held for a push or a sweep, never across an await; a poisoned lock
         // only means a panicking sweep, and the list stays valid.
         let mut bodies = self.inner.bodies.lock().unwrap_or_else(|e| e.into_inner());
         bodies.push(Arc::downgrade(&since));
-        Watched {
-            body,
+        StallMark {
             since,
             clock: self.inner.clone(),
         }
@@ -119,13 +126,43 @@ impl StallWatch {
     }
 }
 
+/// One response's place in its connection's [`StallWatch`]: since when it has been held
+/// back, or waiting for its own data. Dropped with the response.
+#[derive(Debug)]
+pub struct StallMark {
+    /// Coarse milliseconds of the watch's clock, or [`WAITING`].
+    since: Arc<AtomicU64>,
+    clock: Arc<Inner>,
+}
+
+impl StallMark {
+    /// The response handed over a frame: it stalls unless asked for the next within the
+    /// timeout.
+    pub fn expect_more(&self) {
+        let now = self.clock.now_ms.load(Ordering::Relaxed);
+        self.since.store(now, Ordering::Relaxed);
+    }
+
+    /// The response has nothing to send, or the client's window let its last frame go.
+    pub fn waiting(&self) {
+        if self.since.load(Ordering::Relaxed) != WAITING {
+            self.since.store(WAITING, Ordering::Relaxed);
+        }
+    }
+
+    /// The client's window lets nothing through: held back from now, unless already.
+    pub fn held(&self) {
+        if self.since.load(Ordering::Relaxed) == WAITING {
+            self.expect_more();
+        }
+    }
+}
+
 /// A response body under a [`StallWatch`].
 #[derive(Debug)]
 pub struct Watched<B> {
     body: B,
-    /// When the body last had a frame taken (coarse milliseconds), or [`WAITING`].
-    since: Arc<AtomicU64>,
-    clock: Arc<Inner>,
+    mark: StallMark,
 }
 
 impl<B> Body for Watched<B>
@@ -140,13 +177,12 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        let since = match &polled {
+        match &polled {
             // hyper sends this frame and comes back for the next once the client's window
             // lets it.
-            Poll::Ready(Some(Ok(_))) => self.clock.now_ms.load(Ordering::Relaxed),
-            Poll::Ready(_) | Poll::Pending => WAITING,
-        };
-        self.since.store(since, Ordering::Relaxed);
+            Poll::Ready(Some(Ok(_))) => self.mark.expect_more(),
+            Poll::Ready(_) | Poll::Pending => self.mark.waiting(),
+        }
         polled
     }
 

@@ -18,7 +18,7 @@ use http::{
 };
 use http_body::{Body, Frame, SizeHint};
 
-use crate::http::ResponseBody;
+use crate::{http::ResponseBody, stall::StallMark};
 
 /// A request body read from an `h2` stream. Each chunk read is given back to the peer's
 /// flow-control window at once: the router bounds what it buffers itself.
@@ -120,6 +120,7 @@ pub async fn respond(
     mut respond: SendResponse<Bytes>,
     response: Response<ResponseBody>,
     head_only: bool,
+    mark: StallMark,
 ) {
     let (parts, body) = response.into_parts();
     let end = head_only || body.is_end_stream();
@@ -133,7 +134,7 @@ pub async fn respond(
     if end {
         return;
     }
-    let mut pipe = Pipe { send, body };
+    let mut pipe = Pipe { send, body, mark };
     poll_fn(|cx| pipe.poll(cx)).await;
 }
 
@@ -145,6 +146,8 @@ pub struct Gone;
 struct Pipe {
     send: SendStream<Bytes>,
     body: ResponseBody,
+    /// Held back by a client that opens no window: the connection's stall watch cuts it.
+    mark: StallMark,
 }
 
 impl Pipe {
@@ -152,8 +155,11 @@ impl Pipe {
         loop {
             match send_capacity(&mut self.send, cx) {
                 Err(Gone) => return Poll::Ready(()),
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(())) => {}
+                Ok(Poll::Pending) => {
+                    self.mark.held();
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(())) => self.mark.waiting(),
             }
             match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {

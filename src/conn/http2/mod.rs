@@ -41,6 +41,7 @@ use crate::{
     http::{forwarded::client_ip, ConnInfo, ResponseBody, TrustedProxies},
     router::App,
     sse::{EventSource, SseBody},
+    stall::{StallMark, StallWatch},
 };
 use keepalive::KeepAlive;
 use streams::EventStreams;
@@ -64,6 +65,9 @@ pub(super) struct Requests {
     pub trusted: TrustedProxies,
     /// Set at the first request (the first-request deadline's business).
     pub got_request: Arc<AtomicBool>,
+    /// Where responses held back at a zero window are noticed (the caller cuts the
+    /// connection when one stalls).
+    pub stall: StallWatch,
 }
 
 /// An event stream's response, from the request's task back to the connection.
@@ -71,6 +75,7 @@ struct Handoff {
     respond: SendResponse<Bytes>,
     head: http::response::Parts,
     body: Box<SseBody<dyn EventSource>>,
+    mark: StallMark,
 }
 
 /// One HTTP/2 connection, from the preface to its end.
@@ -244,6 +249,7 @@ where
         let head_only = request.method() == Method::HEAD;
         let app = requests.app.clone();
         let handoffs = self.handoffs_tx.clone();
+        let mark = requests.stall.mark();
         tokio::spawn(
             async move {
                 let mut response = app.handle(request).await;
@@ -256,10 +262,12 @@ where
                             respond,
                             head,
                             body,
+                            mark,
                         });
                     }
                     other => {
-                        body::respond(respond, Response::from_parts(head, other), head_only).await
+                        let response = Response::from_parts(head, other);
+                        body::respond(respond, response, head_only, mark).await
                     }
                 }
             }
@@ -273,9 +281,10 @@ where
             mut respond,
             head,
             body,
+            mark,
         } = handoff;
         match respond.send_response(Response::from_parts(head, ()), false) {
-            Ok(send) => self.streams.insert(send, body),
+            Ok(send) => self.streams.insert(send, body, mark),
             // Reset by the client meanwhile: the body (and its subscription) goes.
             Err(e) => tracing::debug!(error = %e, "event stream gone before its response"),
         }

@@ -20,7 +20,10 @@ use http_body::Body;
 use slab::Slab;
 
 use super::body::{send_capacity, Gone};
-use crate::sse::{EventSource, SseBody};
+use crate::{
+    sse::{EventSource, SseBody},
+    stall::StallMark,
+};
 
 /// Frames one stream may send in one pass before the others get their turn: a stream
 /// catching up on a backlog does not delay the connection's other streams.
@@ -31,6 +34,8 @@ struct EventStream {
     send: SendStream<Bytes>,
     body: Box<SseBody<dyn EventSource>>,
     waker: Waker,
+    /// Held back by a client that opens no window: the connection's stall watch cuts it.
+    mark: StallMark,
 }
 
 /// The streams whose waker was woken since the connection's last pass.
@@ -90,7 +95,12 @@ impl EventStreams {
     }
 
     /// Adds a stream whose response head was sent; it is polled in the next pass.
-    pub fn insert(&mut self, send: SendStream<Bytes>, body: Box<SseBody<dyn EventSource>>) {
+    pub fn insert(
+        &mut self,
+        send: SendStream<Bytes>,
+        body: Box<SseBody<dyn EventSource>>,
+        mark: StallMark,
+    ) {
         let entry = self.slots.vacant_entry();
         let waker = Arc::new(StreamWaker {
             key: entry.key(),
@@ -101,6 +111,7 @@ impl EventStreams {
             send,
             body,
             waker: Waker::from(waker.clone()),
+            mark,
         };
         entry.insert((stream, waker.clone()));
         waker.wake_by_ref();
@@ -133,8 +144,11 @@ impl EventStream {
         for _ in 0..FRAMES_PER_PASS {
             match send_capacity(&mut self.send, &mut cx) {
                 Err(Gone) => return Poll::Ready(()),
-                Ok(Poll::Pending) => return Poll::Pending,
-                Ok(Poll::Ready(())) => {}
+                Ok(Poll::Pending) => {
+                    self.mark.held();
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(())) => self.mark.waiting(),
             }
             match Pin::new(&mut *self.body).poll_frame(&mut cx) {
                 Poll::Ready(Some(Ok(frame))) => {

@@ -291,7 +291,9 @@ impl RegExp for BoundedRegex {
 
     fn parse(pattern: &str, _flags: &str, _force_eval: bool) -> Result<Self, ()> {
         // The flags are "u" (always on in `regex`) or "ui"; ignoreCase is never requested.
-        bounded_regex(pattern).map(Self).map_err(|_| ())
+        bounded_regex(pattern, REGEX_SIZE_LIMIT)
+            .map(Self)
+            .map_err(|_| ())
     }
 
     fn matches<'a>(&self, text: &'a str) -> Option<Vec<Option<&'a str>>> {
@@ -311,9 +313,12 @@ impl RegExp for BoundedRegex {
 }
 
 /// Builds a `regex::Regex` under this module's size bounds; shared with URI templates.
-pub(crate) fn bounded_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+pub(crate) fn bounded_regex(
+    pattern: &str,
+    size_limit: usize,
+) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
+        .size_limit(size_limit)
         .dfa_size_limit(DFA_SIZE_LIMIT)
         .build()
 }

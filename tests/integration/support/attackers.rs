@@ -420,7 +420,9 @@ pub async fn trickle(
             },
             _ = tokio::time::sleep(gap) => {
                 if let Some(byte) = bytes.next() {
-                    if io.write_all(&[*byte]).await.is_err() {
+                    // Flushed: over TLS a byte would otherwise wait in the session's
+                    // buffer instead of trickling.
+                    if io.write_all(&[*byte]).await.is_err() || io.flush().await.is_err() {
                         return Some(started.elapsed());
                     }
                 }
@@ -479,7 +481,7 @@ pub async fn churn_cycle(server: &ServerProcess, tls: bool, n: u64) -> bool {
     let path = format!("/events/churn-{}", n % 16);
     let block = frames::request_block("GET", scheme, "localhost", &path, &[]);
     frames::put_headers(&mut buf, 1, flag::END_HEADERS | flag::END_STREAM, &block);
-    if write.write_all(&buf).await.is_err() {
+    if write.write_all(&buf).await.is_err() || write.flush().await.is_err() {
         return false;
     }
     let mut reader = FrameReader::new(read);

@@ -8,7 +8,10 @@
 //! mailbox. When the upstream ends or fails, the task reconnects with the last id it saw as
 //! `Last-Event-ID`, after the upstream's `retry` (backing off on repeated failures), and the
 //! subscribers' streams stay open: the upstream resumes after that id, so nothing is missed
-//! or repeated. An upstream that sends nothing (no event, no heartbeat) for the route's
+//! or repeated. A client resuming with a `Last-Event-ID` joins only where the shared stream
+//! can place that id (the id it resumed from, or one it keeps for late joiners); any other
+//! is given back to the caller to relay on its own request, since joining would skip the
+//! events in between. An upstream that sends nothing (no event, no heartbeat) for the route's
 //! `fanout_idle_timeout` is taken for dead (a half-open connection) and reconnected the same
 //! way. An upstream answer of 204 or 4xx ends every subscriber's stream; so does a drain.
 
@@ -108,6 +111,9 @@ struct SharedState {
     subscribers: Vec<Arc<Mailbox>>,
     /// The last events, `(id, frame)`, for late joiners.
     recent: VecDeque<(Option<String>, Bytes)>,
+    /// The id `recent` follows: the `Last-Event-ID` the upstream request resumed from, then
+    /// the id of the last event no longer kept. A joiner with this id has missed nothing.
+    anchor: Option<String>,
     task: Option<AbortHandle>,
     ended: bool,
 }
@@ -160,12 +166,14 @@ impl Fanout {
     }
 
     /// Joins (or starts) the shared stream for a request already rewritten for the
-    /// upstream, and answers with the stream once the upstream has answered.
+    /// upstream, and answers with the stream once the upstream has answered. Gives the
+    /// request back when its `Last-Event-ID` is one the shared stream cannot resume from
+    /// without a gap: the caller relays it on its own.
     pub async fn subscribe(
         &self,
         parts: request::Parts,
         heartbeat: Duration,
-    ) -> Response<ResponseBody> {
+    ) -> Result<Response<ResponseBody>, request::Parts> {
         let registry = &self.inner;
         let last_event_id = parts
             .headers
@@ -184,10 +192,10 @@ impl Fanout {
         let shared = {
             let mut streams = lock(&registry.streams);
             if streams.draining {
-                return error(
+                return Ok(error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the server is shutting down",
-                );
+                ));
             }
             // A stream the upstream ended stays registered until its last subscriber has
             // left; a newcomer starts a fresh one instead of joining a dead one.
@@ -211,18 +219,28 @@ impl Fanout {
                 })
                 .clone();
             let mut state = lock(&shared.state);
-            // Late joiners: the recent events after their id, or all kept ones. The new
-            // mailbox has no waker yet, so there is nobody to wake.
-            let start = last_event_id
-                .as_deref()
-                .and_then(|id| {
-                    state
-                        .recent
-                        .iter()
-                        .position(|(eid, _)| eid.as_deref() == Some(id))
-                        .map(|i| i + 1)
-                })
-                .unwrap_or(0);
+            let starts = state.task.is_none();
+            if starts {
+                // The upstream request resumes after this subscriber's id.
+                state.anchor.clone_from(&last_event_id);
+            }
+            // Late joiners: the kept events after their id. One whose id the stream cannot
+            // place (older than what it keeps, or past it: it resumed from a later id) would
+            // miss events by joining; it gets an upstream request of its own instead.
+            let start = match last_event_id.as_deref() {
+                None => 0,
+                Some(_) if starts => 0,
+                Some(id) if state.anchor.as_deref() == Some(id) => 0,
+                Some(id) => match state
+                    .recent
+                    .iter()
+                    .rposition(|(eid, _)| eid.as_deref() == Some(id))
+                {
+                    Some(i) => i + 1,
+                    None => return Err(parts),
+                },
+            };
+            // The new mailbox has no waker yet, so there is nobody to wake.
             for (_, frame) in state.recent.iter().skip(start) {
                 mailbox.push(frame);
             }
@@ -247,11 +265,11 @@ impl Fanout {
         )
         .await;
         let head = match ready {
-            Err(_) => return error(StatusCode::GATEWAY_TIMEOUT, "upstream timed out"),
-            Ok(Err(_)) => return error(StatusCode::BAD_GATEWAY, "upstream unavailable"),
+            Err(_) => return Ok(error(StatusCode::GATEWAY_TIMEOUT, "upstream timed out")),
+            Ok(Err(_)) => return Ok(error(StatusCode::BAD_GATEWAY, "upstream unavailable")),
             Ok(Ok(head)) => head.clone(),
         };
-        match head {
+        Ok(match head {
             Head::Streaming(headers) => {
                 let body = SseBody::new(subscription, heartbeat, StreamLimits::default(), None);
                 let mut response = Response::new(ResponseBody::events(body));
@@ -268,7 +286,7 @@ impl Fanout {
                 }
             }
             Head::Pending => error(StatusCode::BAD_GATEWAY, "upstream unavailable"),
-        }
+        })
     }
 }
 
@@ -478,10 +496,14 @@ fn broadcast(registry: &Registry, shared: &SharedStream, id: Option<String>, fra
     let wakers: Vec<Waker> = {
         let mut state = lock(&shared.state);
         if registry.replay > 0 {
-            if state.recent.len() == registry.replay {
-                state.recent.pop_front();
-            }
             state.recent.push_back((id, frame.clone()));
+            if state.recent.len() > registry.replay {
+                if let Some((Some(gone), _)) = state.recent.pop_front() {
+                    state.anchor = Some(gone);
+                }
+            }
+        } else if id.is_some() {
+            state.anchor = id;
         }
         state
             .subscribers

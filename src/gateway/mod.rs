@@ -156,7 +156,11 @@ impl Gateway {
 
         if let Some(fanout) = &route.fanout {
             if fanout::is_shareable(&parts) {
-                return fanout.subscribe(parts, self.heartbeat).await;
+                match fanout.subscribe(parts, self.heartbeat).await {
+                    Ok(response) => return response,
+                    // Resuming from where the shared stream cannot take it: relayed alone.
+                    Err(unshared) => parts = unshared,
+                }
             }
         }
 

@@ -118,6 +118,51 @@ async fn late_joiners_get_the_configured_recent_events() {
     assert_eq!(upstream.sse_requests(), 1);
 }
 
+/// Opens one stream resuming after `last_event_id`, on a connection of its own.
+async fn resume(server: &TestServer, last_event_id: &str) -> SseStream {
+    let mut request = sse_get("/feed");
+    request
+        .headers_mut()
+        .insert("last-event-id", last_event_id.parse().unwrap());
+    SseStream::new(server.h2().await.send(request).await)
+}
+
+/// Found by the soak: after a cut, the subscriber that reconnected first had seen one event
+/// more than another, so the shared stream resumed after the later id and the other lost
+/// the event between. A client whose id the shared stream cannot place is relayed alone,
+/// from its own id; one whose id it holds joins.
+#[tokio::test]
+async fn a_resume_from_before_the_shared_stream_gets_its_own_request_and_no_gap() {
+    let upstream = Upstream::start(UpstreamProto::Http1).await;
+    let server = gateway("/", &upstream.url(), |route, raw| {
+        route.fanout = true;
+        route.fanout_replay = 2;
+        raw.demo.enabled = false;
+    })
+    .await;
+    for i in 1..=3 {
+        upstream.publish(&i.to_string());
+    }
+    let mut ahead = vec![resume(&server, "3").await];
+    upstream.wait_open_streams(1).await;
+    upstream.publish("4");
+    all_receive(&mut ahead, &["4"]).await;
+    // Behind the shared stream's start (3): its own request, replayed from 1.
+    let mut behind = vec![resume(&server, "1").await];
+    upstream.wait_open_streams(2).await;
+    all_receive(&mut behind, &["2", "3", "4"]).await;
+    // Within what the shared stream keeps (4): joins it.
+    let mut within = vec![resume(&server, "4").await];
+    // At the shared stream's start: joins it and gets everything it keeps.
+    let mut at_start = vec![resume(&server, "3").await];
+    all_receive(&mut at_start, &["4"]).await;
+    upstream.publish("5");
+    for streams in [&mut ahead, &mut behind, &mut within, &mut at_start] {
+        all_receive(streams, &["5"]).await;
+    }
+    assert_eq!(upstream.sse_requests(), 2, "only the one behind went alone");
+}
+
 #[tokio::test]
 async fn streams_are_never_shared_across_credentials() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;

@@ -35,6 +35,7 @@ use canary::{Canary, CanaryReport};
 use futures_util::{future::join_all, stream, StreamExt};
 use process::ServerProcess;
 use ssegate::config::RawConfig;
+use tokio::runtime::Handle;
 
 const CANARY_INTERVAL: Duration = Duration::from_millis(20);
 const ATTACKS: &[&str] = &[
@@ -110,6 +111,15 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
+    // The canary on a runtime of its own thread: its latency must be the server's, not the
+    // wait behind the attackers' tasks in this process's queues.
+    let canary_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("canary")
+        .enable_all()
+        .build()
+        .expect("canary runtime");
+    let canaries = canary_runtime.handle();
     runtime.block_on(async {
         println!(
             "| attack | canary p50 / p99 / max without (ms) | with attack (ms) | lost without / with | RSS baseline → peak → 5 s after (MiB) | how the attacker was stopped |"
@@ -119,7 +129,7 @@ fn main() -> ExitCode {
             if options.only.as_deref().is_some_and(|o| o != *attack) {
                 continue;
             }
-            let row = run(&options, attack).await;
+            let row = run(&options, attack, canaries).await;
             println!("{row}");
         }
     });
@@ -130,17 +140,27 @@ fn config(raw: &mut RawConfig) {
     raw.server.write_stall_timeout_secs = 10.0;
 }
 
-async fn run(options: &Options, attack: &str) -> String {
+async fn run(options: &Options, attack: &str, canaries: &Handle) -> String {
     let server = ServerProcess::start(&options.server, config).await;
     let tls = server.tls_config();
-    let baseline = Canary::start(server.tls_addr, tls.clone(), "canary", CANARY_INTERVAL).await;
+    let start = || {
+        let canary = Canary::start(server.tls_addr, tls.clone(), "canary", CANARY_INTERVAL);
+        canaries.spawn(canary)
+    };
+    let baseline = start().await.expect("canary starts");
     tokio::time::sleep(options.baseline_time).await;
-    let without = baseline.finish().await;
+    let without = canaries
+        .spawn(baseline.finish())
+        .await
+        .expect("canary report");
     let rss_before = server.rss_kib();
     let sampler = RssSampler::start(server.pid);
-    let canary = Canary::start(server.tls_addr, tls, "canary", CANARY_INTERVAL).await;
+    let canary = start().await.expect("canary starts");
     let treatment = attack_for(&server, attack, options.attack_time).await;
-    let with = canary.finish().await;
+    let with = canaries
+        .spawn(canary.finish())
+        .await
+        .expect("canary report");
     let peak = sampler.peak_kib().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = server.rss_kib();

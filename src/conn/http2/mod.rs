@@ -46,6 +46,12 @@ use crate::{
 use keepalive::KeepAlive;
 use streams::EventStreams;
 
+/// Requests a connection hands to the router per turn. A client that opens hundreds of
+/// streams in one write would otherwise queue a task for each at once, and every other
+/// connection's work (an event for another subscriber) would wait behind all of them; in
+/// batches, it waits behind one batch.
+const ACCEPTS_PER_POLL: usize = 32;
+
 /// Why a connection ended with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Http2Error {
@@ -204,7 +210,14 @@ where
             }
         }
         // ... and the connection writes it all, then reads what came.
+        let mut accepted = 0;
         while self.accepting {
+            if accepted == ACCEPTS_PER_POLL {
+                // Another turn after the tasks queued meanwhile (see ACCEPTS_PER_POLL).
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            accepted += 1;
             match self.conn.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
                     self.dispatch(request, respond, requests)

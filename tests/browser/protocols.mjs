@@ -22,6 +22,15 @@ export async function recordProtocols(page) {
         /// DevTools names it ("EventSource", "Fetch", "Document"...), `headers` an object of
         /// the response's header fields as Chromium received them.
         responses: () => [...seen],
+        /// Waits (up to `ms`) until `count` responses of `type` were seen: DevTools events
+        /// come over a channel of their own and may trail what the page has already read
+        /// from those responses (seen under a loaded test run).
+        until: async (type, count, ms = 5000) => {
+            const deadline = Date.now() + ms;
+            while (seen.filter((r) => r.type === type).length < count && Date.now() < deadline) {
+                await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+        },
         /// The protocol of the first response for `url` (absolute) of `type`, or null.
         protocolOf: (url, type) =>
             seen.find((r) => r.url === url && r.type === type)?.protocol ?? null,

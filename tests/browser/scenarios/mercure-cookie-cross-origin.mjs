@@ -93,6 +93,7 @@ export async function run(page, env) {
         .catch((err) => {
             throw new Error(`${err.message}\ncookie per EventSource request: ${JSON.stringify(cookies.sent())}`);
         });
+    await protocols.until('EventSource', 2);
     return {
         ...result,
         cookies: cookies.sent(),

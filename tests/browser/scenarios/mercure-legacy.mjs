@@ -64,5 +64,6 @@ export async function run(page, env) {
             updates: JSON.parse(env.updates),
         },
     );
+    await protocols.until('EventSource', 1);
     return { ...result, eventSourceProtocol: protocols.protocolOf(result.url, 'EventSource') };
 }

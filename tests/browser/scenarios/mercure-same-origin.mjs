@@ -70,6 +70,7 @@ export async function run(page, env) {
         },
         { topic: env.topic, token: env.token },
     );
+    await protocols.until('EventSource', 1);
     return {
         ...result,
         eventSourceProtocol: protocols.protocolOf(result.subscribeUrl, 'EventSource'),

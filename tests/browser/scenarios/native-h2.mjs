@@ -43,6 +43,7 @@ export async function run(page, env) {
         },
         { path, body: env.body ?? 'hello from chromium' },
     );
+    await protocols.until('EventSource', 1);
     return {
         data: result.data,
         protocol: result.protocol,

@@ -11,30 +11,16 @@
 use http::StatusCode;
 use url::Url;
 
-pub use crate::proxy_protocol::{ProxyHeader, ProxyProtocolError};
+pub use crate::{
+    mercure::Publication,
+    proxy_protocol::{ProxyHeader, ProxyProtocolError},
+};
 
 /// Reads a PROXY protocol header (version 1 or 2) from the start of `input`, as the
 /// listener reads it from a socket, and says how many bytes it consumed. Input that ends
 /// before the header does is [`ProxyProtocolError::Closed`].
 pub fn proxy_protocol_header(input: &[u8]) -> Result<(ProxyHeader, usize), ProxyProtocolError> {
     crate::proxy_protocol::parse_bytes(input)
-}
-
-/// A Mercure publication form as the publish endpoint accepts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publication {
-    /// The `topic` fields, checked.
-    pub topics: Vec<String>,
-    /// The first `data` field (empty when none).
-    pub data: String,
-    /// The publisher's `id`, checked.
-    pub id: Option<String>,
-    /// The `type`, checked.
-    pub event_type: Option<String>,
-    /// The `retry`, in milliseconds.
-    pub retry_ms: Option<u64>,
-    /// Whether a `private` field was present.
-    pub private: bool,
 }
 
 /// Parses a Mercure publication form (`application/x-www-form-urlencoded` text) for a hub at
@@ -53,20 +39,5 @@ pub fn mercure_publication_form(
         hub_url,
         hub_path,
     };
-    let crate::mercure::Publication {
-        topics,
-        data,
-        id,
-        event_type,
-        retry_ms,
-        private,
-    } = crate::mercure::parse_for_fuzzing(text, &rules)?;
-    Ok(Publication {
-        topics,
-        data,
-        id,
-        event_type,
-        retry_ms,
-        private,
-    })
+    crate::mercure::parse_for_fuzzing(text, &rules)
 }

@@ -22,7 +22,9 @@ mod filter;
 pub mod matcher;
 mod publication;
 #[cfg(feature = "fuzzing")]
-pub(crate) use publication::{parse_for_fuzzing, FormRules, Publication};
+pub use publication::Publication;
+#[cfg(feature = "fuzzing")]
+pub(crate) use publication::{parse_for_fuzzing, FormRules};
 mod publish;
 mod subscribe;
 mod subscriptions;

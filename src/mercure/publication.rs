@@ -18,15 +18,22 @@ use super::{
 /// limits). Ids travel in every reconnection's `Last-Event-ID` header.
 const MAX_FIELD_BYTES: usize = 1024;
 
-/// A publication, parsed and checked.
+/// A publication, parsed and checked. Public only for the fuzz targets (`fuzzing`); the
+/// module is private.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Publication {
-    pub(crate) topics: Vec<String>,
-    pub(crate) data: String,
-    pub(crate) id: Option<String>,
-    pub(crate) event_type: Option<String>,
-    pub(crate) retry_ms: Option<u64>,
-    pub(crate) private: bool,
+pub struct Publication {
+    /// The `topic` fields, checked.
+    pub topics: Vec<String>,
+    /// The first `data` field (empty when none).
+    pub data: String,
+    /// The publisher's `id`, checked.
+    pub id: Option<String>,
+    /// The `type`, checked.
+    pub event_type: Option<String>,
+    /// The `retry`, in milliseconds.
+    pub retry_ms: Option<u64>,
+    /// Whether a `private` field was present.
+    pub private: bool,
 }
 
 /// What a publication is checked against: the hub's settings.

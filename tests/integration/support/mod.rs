@@ -71,11 +71,7 @@ impl TestServer {
     /// The server with settings changed by `tweak` (ports and cert dir are set first).
     pub async fn start_with(tweak: impl FnOnce(&mut RawConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut raw = RawConfig::default();
-        raw.server.listen = "127.0.0.1:0".into();
-        raw.server.plaintext_listen = Some("127.0.0.1:0".into());
-        raw.admin.listen = "127.0.0.1:0".into();
-        raw.tls.cert_dir = dir.path().join("certs");
+        let mut raw = process::loopback_config(dir.path());
         tweak(&mut raw);
         let cert_dir = raw.tls.cert_dir.clone();
         let config = raw.validate().expect("valid test config");

@@ -46,17 +46,24 @@ pub struct ServerProcess {
     _dir: tempfile::TempDir,
 }
 
+/// The defaults with every listener on an ephemeral loopback port and the certificates
+/// in `dir/certs`: what a test server starts from, in-process or as a child.
+pub fn loopback_config(dir: &Path) -> RawConfig {
+    let mut raw = RawConfig::default();
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.server.plaintext_listen = Some("127.0.0.1:0".into());
+    raw.admin.listen = "127.0.0.1:0".into();
+    raw.tls.cert_dir = dir.join("certs");
+    raw
+}
+
 impl ServerProcess {
     /// Starts `binary serve --config F`, with F the configuration made by `tweak` from the
     /// defaults (ephemeral loopback ports, a certificate directory in a temporary
     /// directory, JSON logs); returns once it listens.
     pub async fn start(binary: &Path, tweak: impl FnOnce(&mut RawConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut raw = RawConfig::default();
-        raw.server.listen = "127.0.0.1:0".into();
-        raw.server.plaintext_listen = Some("127.0.0.1:0".into());
-        raw.admin.listen = "127.0.0.1:0".into();
-        raw.tls.cert_dir = dir.path().join("certs");
+        let mut raw = loopback_config(dir.path());
         raw.log.format = "json".into();
         raw.log.filter = "info".into();
         tweak(&mut raw);

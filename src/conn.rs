@@ -5,26 +5,24 @@
 //! `proxy_protocol`, `shutdown`, `tls`); only the server imports it.
 //!
 //! On TLS the protocol is the one negotiated by ALPN (`h2`, else HTTP/1.1): it is never
-//! guessed from the bytes. On the plaintext listener hyper-util's auto builder tells h2c
-//! (prior knowledge) from HTTP/1.1 by the connection preface.
+//! guessed from the bytes. On the plaintext listener the connection preface tells h2c
+//! (prior knowledge) from HTTP/1.1 ([`preface`]).
+//!
+//! HTTP/2 is served by the `h2` crate directly ([`http2`]), HTTP/1.1 by hyper.
 
 use std::{
     convert::Infallible,
-    future::Future,
     net::SocketAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, OnceLock,
+        Arc,
     },
     time::Duration,
 };
 
 use http::Request;
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::conn::auto,
-};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
@@ -33,13 +31,14 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 mod http2;
+mod preface;
 
 use crate::{
     client_limit::ConnectionsPerClient,
     config::{Config, Http2Config},
-    http::{forwarded::client_ip, ConnInfo, TrustedProxies},
+    http::{ConnInfo, TrustedProxies},
     io::CoalescingIo,
-    metrics::{ConnGuard, HandshakeFailure, Listener, Metrics, Protocol},
+    metrics::{HandshakeFailure, Listener, Metrics, Protocol},
     proxy_protocol::read_header,
     router::App,
     shutdown::{DrainWatch, Served},
@@ -105,27 +104,12 @@ impl ConnContext {
     }
 }
 
-/// Spawns the tasks hyper creates (one per HTTP/2 stream) inside the connection's span, so
-/// stream logs carry the client address.
-#[derive(Debug, Clone, Copy)]
-struct SpanExecutor;
-
-impl<F> hyper::rt::Executor<F> for SpanExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        tokio::spawn(fut.in_current_span());
-    }
-}
-
 /// Serves one accepted TCP connection to its end; `drain` tells it when the server
 /// drains. Errors are the peer's business (resets, bad requests, handshake failures) and are
 /// logged at debug.
 pub async fn serve(
     ctx: Arc<ConnContext>,
-    drain: DrainWatch,
+    mut drain: DrainWatch,
     mut stream: TcpStream,
     peer: SocketAddr,
     transport: Transport,
@@ -179,7 +163,29 @@ pub async fn serve(
         match transport {
             Transport::Plaintext => {
                 let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, drain, io, HttpProtocol::Auto, info, listener).await
+                // The preface is part of the first request: same deadline (slowloris).
+                let sniff = tokio::time::timeout(ctx.header_read_timeout, preface::sniff(io));
+                let (protocol, io) = match drain.unless_draining(sniff).await {
+                    Some(Ok(Ok((preface::Sniffed::Http2, io)))) => (HttpProtocol::Http2, io),
+                    Some(Ok(Ok((preface::Sniffed::Http1, io)))) => (HttpProtocol::Http1, io),
+                    Some(Ok(Ok((preface::Sniffed::Closed, _)))) => {
+                        tracing::debug!("closed before a request");
+                        return;
+                    }
+                    Some(Ok(Err(e))) => {
+                        tracing::debug!(error = %e, "closed with error before a request");
+                        return;
+                    }
+                    Some(Err(_)) => {
+                        tracing::debug!("no request within the header timeout; closing");
+                        return;
+                    }
+                    None => {
+                        tracing::debug!("draining before a request; closing");
+                        return;
+                    }
+                };
+                serve_http(&ctx, drain, io, protocol, info, listener).await
             }
             Transport::Tls => {
                 let handshake = ctx.acceptor.accept(stream);
@@ -221,36 +227,6 @@ pub async fn serve(
 enum HttpProtocol {
     Http1,
     Http2,
-    Auto,
-}
-
-/// Applies the HTTP/2 settings to hyper's HTTP/2 builder (a macro because hyper's own
-/// builder and the auto builder's HTTP/2 view are different types with the same methods).
-macro_rules! apply_http2 {
-    ($builder:expr, $config:expr) => {{
-        let c: &Http2Config = $config;
-        $builder
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(c.max_concurrent_streams)
-            .initial_stream_window_size(c.initial_stream_window)
-            .initial_connection_window_size(c.initial_connection_window)
-            .keep_alive_interval(c.keepalive_interval)
-            .keep_alive_timeout(c.keepalive_timeout)
-            .max_header_list_size(c.max_header_list_size)
-            .max_send_buf_size(c.max_send_buf_size);
-    }};
-}
-
-/// Applies the HTTP/1.1 settings (hyper's builder and the auto builder's HTTP/1 view).
-macro_rules! apply_http1 {
-    ($builder:expr, $ctx:expr) => {{
-        $builder
-            .timer(TokioTimer::new())
-            .header_read_timeout($ctx.header_read_timeout)
-            // Bounds request headers too: hyper checks this between reads, so the effective
-            // header limit is a few times this.
-            .max_buf_size(16 << 10);
-    }};
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -271,7 +247,6 @@ async fn serve_http<I>(
         match protocol {
             HttpProtocol::Http1 => "http/1.1",
             HttpProtocol::Http2 => "h2",
-            HttpProtocol::Auto => "plaintext",
         },
     );
     // The header timeout of HTTP/1.1 is hyper's; HTTP/2 has none, so the first request's
@@ -280,68 +255,14 @@ async fn serve_http<I>(
     // Responses whose stream the client keeps at a zero window are cut like a stalled
     // transport (see `stall`).
     let stall = StallWatch::new();
-    // Counted active while open once its protocol is known: at once on TLS (ALPN), at the
-    // first request on the plaintext listener (hyper-util tells h2c from HTTP/1.1 there).
-    let counted: Arc<OnceLock<ConnGuard>> = Arc::new(OnceLock::new());
-    match protocol {
-        HttpProtocol::Http1 => {
-            let _ = counted.set(ctx.metrics.connection(listener, Protocol::H1));
-        }
-        HttpProtocol::Http2 => {
-            let _ = counted.set(ctx.metrics.connection(listener, Protocol::H2));
-        }
-        HttpProtocol::Auto => {}
-    }
-    let requests = http2::Requests {
-        app: ctx.app.clone(),
-        info: info.clone(),
-        trusted: ctx.trusted_proxies.clone(),
-        got_request: got_request.clone(),
-        stall: stall.clone(),
-    };
-    let service = {
-        let counted = counted.clone();
-        let metrics = ctx.metrics.clone();
-        let app = ctx.app.clone();
-        let got_request = got_request.clone();
-        let trusted = ctx.trusted_proxies.clone();
-        let stall = stall.clone();
-        service_fn(move |mut req: Request<Incoming>| {
-            got_request.store(true, Ordering::Relaxed);
-            if counted.get().is_none() {
-                let protocol = if req.version() == http::Version::HTTP_2 {
-                    Protocol::H2
-                } else {
-                    Protocol::H1
-                };
-                let _ = counted.set(metrics.connection(listener, protocol));
-            }
-            let mut info = info.clone();
-            if info.trusted_proxy {
-                // The peer is a proxy we trust: its X-Forwarded-For names the client.
-                let client = client_ip(
-                    info.peer.ip(),
-                    req.headers().get_all("x-forwarded-for"),
-                    &trusted,
-                );
-                info.forwarded_client = Some(client);
-            }
-            req.extensions_mut().insert(info);
-            let app = app.clone();
-            let stall = stall.clone();
-            // Boxed: hyper keeps each HTTP/2 stream's task sized for the service future
-            // (about 2 KiB) for the stream's whole life; boxed, that memory is freed as soon
-            // as the response head is ready, which halves what an idle SSE stream costs.
-            Box::pin(async move {
-                let response = app.handle(req).await;
-                Ok::<_, Infallible>(response.map(|body| stall.watch(body)))
-            })
-        })
-    };
-    // On TLS the protocol is ALPN's, so hyper's own builders serve it; hyper-util's auto
-    // builder sniffs the preface whenever upgrades are on, and is kept for the plaintext
-    // listener, where telling h2c from HTTP/1.1 by the preface is the point.
-    let io = TokioIo::new(io);
+    // Counted active while open, from the moment its protocol is known.
+    let _counted = ctx.metrics.connection(
+        listener,
+        match protocol {
+            HttpProtocol::Http1 => Protocol::H1,
+            HttpProtocol::Http2 => Protocol::H2,
+        },
+    );
     let first_request_deadline = async {
         tokio::time::sleep(ctx.header_read_timeout).await;
         if got_request.load(Ordering::Relaxed) {
@@ -358,9 +279,33 @@ async fn serve_http<I>(
     };
     let served = match protocol {
         HttpProtocol::Http1 => {
+            let service = {
+                let app = ctx.app.clone();
+                let got_request = got_request.clone();
+                let trusted = ctx.trusted_proxies.clone();
+                let stall = stall.clone();
+                service_fn(move |mut req: Request<Incoming>| {
+                    got_request.store(true, Ordering::Relaxed);
+                    let info = info.for_request(req.headers(), &trusted);
+                    req.extensions_mut().insert(info);
+                    let app = app.clone();
+                    let stall = stall.clone();
+                    async move {
+                        let response = app.handle(req).await;
+                        Ok::<_, Infallible>(response.map(|body| stall.watch(body)))
+                    }
+                })
+            };
             let mut builder = hyper::server::conn::http1::Builder::new();
-            apply_http1!(builder, ctx);
-            let conn = builder.serve_connection(io, service).with_upgrades();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(ctx.header_read_timeout)
+                // Bounds request headers too: hyper checks this between reads, so the
+                // effective header limit is a few times this.
+                .max_buf_size(16 << 10);
+            let conn = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             drain
                 .serve(conn, |c| c.graceful_shutdown(), cut)
                 .await
@@ -368,18 +313,18 @@ async fn serve_http<I>(
         }
         HttpProtocol::Http2 => {
             // Served with h2 directly: one task per connection, event streams in its table.
-            let conn = http2::Http2Connection::new(io.into_inner(), &ctx.http2, requests);
+            let requests = http2::Requests {
+                app: ctx.app.clone(),
+                info,
+                trusted: ctx.trusted_proxies.clone(),
+                got_request: got_request.clone(),
+                stall: stall.clone(),
+            };
+            let conn = http2::Http2Connection::new(io, &ctx.http2, requests);
             drain
                 .serve(conn, |c| c.graceful_shutdown(), cut)
                 .await
                 .map_err(BoxError::from)
-        }
-        HttpProtocol::Auto => {
-            let mut builder = auto::Builder::new(SpanExecutor);
-            apply_http1!(builder.http1(), ctx);
-            apply_http2!(builder.http2(), &ctx.http2);
-            let conn = builder.serve_connection_with_upgrades(io, service);
-            drain.serve(conn, |c| c.graceful_shutdown(), cut).await
         }
     };
     match served {

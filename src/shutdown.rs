@@ -104,6 +104,15 @@ impl Drain {
 }
 
 impl DrainWatch {
+    /// Runs `fut` to its end, or returns `None` as soon as draining starts (for a
+    /// connection that has not begun serving yet, e.g. still telling its protocol).
+    pub async fn unless_draining<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::select! {
+            out = fut => Some(out),
+            _ = self.draining.wait_for(|d| *d) => None,
+        }
+    }
+
     /// Drives `conn` to its end: calls `shutdown` on it once draining starts and keeps
     /// driving it while it finishes; drops it at the deadline, or when `idle` completes.
     pub async fn serve<C, E>(

@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::Request;
+use http::{HeaderMap, Request};
+
+use super::{forwarded, TrustedProxies};
 
 /// What a request's handler knows about its connection, as a request extension.
 #[derive(Debug, Clone)]
@@ -34,6 +36,18 @@ impl ConnInfo {
     /// The client's address: what a trusted proxy said, else the peer.
     pub fn client_ip(&self) -> IpAddr {
         self.forwarded_client.unwrap_or(self.peer.ip())
+    }
+
+    /// What one request of the connection knows: when the peer is a proxy we trust, the
+    /// client its `X-Forwarded-For` names.
+    pub fn for_request(&self, headers: &HeaderMap, trusted: &TrustedProxies) -> Self {
+        let mut info = self.clone();
+        if info.trusted_proxy {
+            let forwarded_for = headers.get_all("x-forwarded-for");
+            info.forwarded_client =
+                Some(forwarded::client_ip(info.peer.ip(), forwarded_for, trusted));
+        }
+        info
     }
 }
 

@@ -38,7 +38,7 @@ use tracing::Instrument;
 
 use crate::{
     config::Http2Config,
-    http::{forwarded::client_ip, ConnInfo, ResponseBody, TrustedProxies},
+    http::{ConnInfo, ResponseBody, TrustedProxies},
     router::App,
     sse::{EventSource, SseBody},
     stall::{StallMark, StallWatch},
@@ -249,15 +249,9 @@ where
         let (parts, recv) = request.into_parts();
         let body = body::RequestBody::new(recv, &parts.headers);
         let mut request = Request::from_parts(parts, body);
-        let mut info = requests.info.clone();
-        if info.trusted_proxy {
-            // The peer is a proxy we trust: its X-Forwarded-For names the client.
-            info.forwarded_client = Some(client_ip(
-                info.peer.ip(),
-                request.headers().get_all("x-forwarded-for"),
-                &requests.trusted,
-            ));
-        }
+        let info = requests
+            .info
+            .for_request(request.headers(), &requests.trusted);
         request.extensions_mut().insert(info);
         let head_only = request.method() == Method::HEAD;
         let app = requests.app.clone();

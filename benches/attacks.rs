@@ -6,8 +6,19 @@
 //!
 //! ```text
 //! cargo build --release && cargo bench --bench attacks -- [--server target/release/ssegate]
-//!     [--only NAME] [--seconds 10] [--baseline-seconds 5]
+//!     [--only NAME] [--seconds 10] [--baseline-seconds 5] [--attack-elsewhere]
+//!     [--churn-rate CYCLES_PER_SECOND] [--attacker-idle]
 //! ```
+//!
+//! The churn attacker runs as fast as 32 concurrent cycles go unless `--churn-rate` paces it.
+//! `--attacker-idle` runs the attackers' threads in the `SCHED_IDLE` class (with `chrt`,
+//! util-linux): they only get CPU the server and the canary leave, as an attacker on
+//! another machine takes none of this one's (the kernel's work for their packets remains).
+//!
+//! `--attack-elsewhere` is the control: the attacker hits a second server process while the
+//! canary keeps talking to the first. On a machine whose cores the load generator shares,
+//! it tells what the attack costs the machine (CPU, the kernel's TCP work for loopback
+//! connections) apart from how the server treats the canary.
 //!
 //! Each attack gets a fresh server (its defaults, but `write_stall_timeout_secs = 10` so the
 //! zero-window run fits), run as a child process so its memory is its own. The attack code
@@ -57,6 +68,10 @@ struct Options {
     only: Option<String>,
     attack_time: Duration,
     baseline_time: Duration,
+    attack_elsewhere: bool,
+    /// Churn cycles started per second; `None`: as fast as they complete.
+    churn_rate: Option<u32>,
+    attacker_idle: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -65,6 +80,9 @@ fn options() -> Result<Options, String> {
         only: None,
         attack_time: Duration::from_secs(10),
         baseline_time: Duration::from_secs(5),
+        attack_elsewhere: false,
+        churn_rate: None,
+        attacker_idle: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -79,6 +97,12 @@ fn options() -> Result<Options, String> {
             "--baseline-seconds" => {
                 options.baseline_time =
                     Duration::from_secs(value()?.parse().map_err(|_| "--baseline-seconds")?)
+            }
+            "--attack-elsewhere" => options.attack_elsewhere = true,
+            "--attacker-idle" => options.attacker_idle = true,
+            "--churn-rate" => {
+                let rate: u32 = value()?.parse().map_err(|_| "--churn-rate")?;
+                options.churn_rate = Some(rate.max(10));
             }
             // cargo bench passes this to every bench binary.
             "--bench" => {}
@@ -107,10 +131,11 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut attackers = tokio::runtime::Builder::new_multi_thread();
+    if options.attacker_idle {
+        attackers.on_thread_start(idle_priority);
+    }
+    let runtime = attackers.enable_all().build().expect("runtime");
     // The canary on a runtime of its own thread: its latency must be the server's, not the
     // wait behind the attackers' tasks in this process's queues.
     let canary_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,7 +145,15 @@ fn main() -> ExitCode {
         .build()
         .expect("canary runtime");
     let canaries = canary_runtime.handle();
+    if options.attacker_idle {
+        // The attacks run in `block_on`, on this thread (after the canary's thread started:
+        // threads inherit the class of the thread that creates them).
+        idle_priority();
+    }
     runtime.block_on(async {
+        if options.attack_elsewhere {
+            println!("Control run: each attack hits a second server; RSS and the attacker's treatment are that server's, the canary's latency is the first's.\n");
+        }
         println!(
             "| attack | canary p50 / p99 / max without (ms) | with attack (ms) | lost without / with | RSS baseline → peak → 5 s after (MiB) | how the attacker was stopped |"
         );
@@ -134,6 +167,28 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// Puts the calling thread in the `SCHED_IDLE` class (`chrt` from util-linux, so this crate
+/// stays free of `unsafe`); on failure the run goes on at normal priority, and says so.
+fn idle_priority() {
+    let thread = std::fs::read_link("/proc/thread-self").ok();
+    let tid = thread
+        .as_ref()
+        .and_then(|path| path.file_name())
+        .map(|tid| tid.to_owned());
+    let done = tid.is_some_and(|tid| {
+        std::process::Command::new("chrt")
+            .args(["--idle", "--pid", "0"])
+            .arg(tid)
+            .status()
+            .is_ok_and(|status| status.success())
+    });
+    if !done {
+        eprintln!(
+            "attacks: could not put an attacker thread in SCHED_IDLE (chrt); normal priority"
+        );
+    }
 }
 
 fn config(raw: &mut RawConfig) {
@@ -153,17 +208,26 @@ async fn run(options: &Options, attack: &str, canaries: &Handle) -> String {
         .spawn(baseline.finish())
         .await
         .expect("canary report");
-    let rss_before = server.rss_kib();
-    let sampler = RssSampler::start(server.pid);
+    // The attacked server: the canary's own, or a second one for the control.
+    let elsewhere = match options.attack_elsewhere {
+        true => Some(ServerProcess::start(&options.server, config).await),
+        false => None,
+    };
+    let target = elsewhere.as_ref().unwrap_or(&server);
+    let rss_before = target.rss_kib();
+    let sampler = RssSampler::start(target.pid);
     let canary = start().await.expect("canary starts");
-    let treatment = attack_for(&server, attack, options.attack_time).await;
+    let treatment = attack_for(target, attack, options).await;
     let with = canaries
         .spawn(canary.finish())
         .await
         .expect("canary report");
     let peak = sampler.peak_kib().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = server.rss_kib();
+    let after = target.rss_kib();
+    if let Some(elsewhere) = elsewhere {
+        elsewhere.stop().await;
+    }
     server.stop().await;
     format!(
         "| {attack} | {} | {} | {} / {} | {:.1} → {:.1} → {:.1} | {treatment} |",
@@ -204,9 +268,9 @@ fn mib(kib: u64) -> f64 {
 
 /// Runs `attack` for about `time` (attacks that end by themselves are repeated) and says
 /// how the server treated the attacker.
-async fn attack_for(server: &ServerProcess, attack: &str, time: Duration) -> String {
+async fn attack_for(server: &ServerProcess, attack: &str, options: &Options) -> String {
     let started = Instant::now();
-    let until = started + time;
+    let until = started + options.attack_time;
     match attack {
         "rapid-reset" => {
             let mut endings = Vec::new();
@@ -250,7 +314,8 @@ async fn attack_for(server: &ServerProcess, attack: &str, time: Duration) -> Str
             } else {
                 Flood::Settings
             };
-            let floods = (0..4).map(|_| attackers::control_flood(server, flood, time * 4));
+            let floods =
+                (0..4).map(|_| attackers::control_flood(server, flood, options.attack_time * 4));
             let results = join_all(floods).await;
             let cuts: Vec<String> = results
                 .iter()
@@ -313,14 +378,21 @@ async fn attack_for(server: &ServerProcess, attack: &str, time: Duration) -> Str
         "churn" => {
             let mut cycles = 0u64;
             let mut ok = 0u64;
+            // Paced: a tenth of the rate every 100 ms; unpaced: batches of 1,000 back to back.
+            let batch = options.churn_rate.map_or(1000, |rate| u64::from(rate / 10));
+            let mut pace = tokio::time::interval(Duration::from_millis(100));
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while Instant::now() < until {
-                ok += stream::iter(cycles..cycles + 1000)
+                if options.churn_rate.is_some() {
+                    pace.tick().await;
+                }
+                ok += stream::iter(cycles..cycles + batch)
                     .map(|n| attackers::churn_cycle(server, n % 10 == 0, n))
                     .buffer_unordered(32)
                     .filter(|ok| std::future::ready(*ok))
                     .count()
                     .await as u64;
-                cycles += 1000;
+                cycles += batch;
             }
             let secs = started.elapsed().as_secs_f64();
             format!(

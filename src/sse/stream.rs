@@ -6,6 +6,11 @@
 //! was sent since the previous tick. Silence never lasts longer than the interval, and
 //! heartbeats of different streams never line up, even on streams that received the same
 //! event at the same instant (synchronized pings are what makes nginx+nchan's p99 jump).
+//!
+//! A connection that keeps many streams can tick them itself instead
+//! ([`SseBody::tick_from_connection`]): one timer per connection, whose ticks give every
+//! silent stream of the connection its heartbeat at the same instant, so they leave in one
+//! write; connections keep their random phases, so the load stays spread over time.
 
 use std::{
     future::Future,
@@ -72,7 +77,14 @@ pub struct SseBody<S: EventSource + ?Sized> {
     tick_every: Duration,
     next_tick: Instant,
     deadline: Option<Instant>,
-    timer: Pin<Box<Sleep>>,
+    /// The stream's own timer: its ticks and its deadline, or only its deadline once its
+    /// connection ticks it (none without a deadline then).
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The connection ticks this stream ([`SseBody::heartbeat_tick`]).
+    ticked_by_connection: bool,
+    /// A tick found the stream silent: the next poll sends a heartbeat (unless an event
+    /// goes out first).
+    heartbeat_due: bool,
     remaining: Option<u64>,
     sent_since_tick: bool,
     delivered: u64,
@@ -111,7 +123,9 @@ impl<S: EventSource> SseBody<S> {
             tick_every,
             next_tick,
             deadline,
-            timer: Box::pin(tokio::time::sleep_until(first_wake)),
+            timer: Some(Box::pin(tokio::time::sleep_until(first_wake))),
+            ticked_by_connection: false,
+            heartbeat_due: false,
             remaining: limits.max_events,
             sent_since_tick: true,
             delivered: 0,
@@ -135,6 +149,37 @@ impl<S: EventSource + ?Sized> SseBody<S> {
             // Observed twice: the first handles give the stream back.
             previous.ended(StreamEnd::ClientGone);
         }
+    }
+
+    /// From now on the caller ticks this stream with [`SseBody::heartbeat_tick`] every
+    /// returned period (half the heartbeat interval); the stream's own timer is kept only
+    /// for its `timeout`, if any.
+    pub fn tick_from_connection(&mut self) -> Duration {
+        self.ticked_by_connection = true;
+        match self.deadline {
+            Some(deadline) => {
+                if let Some(timer) = &mut self.timer {
+                    timer.as_mut().reset(deadline);
+                }
+            }
+            None => self.timer = None,
+        }
+        self.tick_every
+    }
+
+    /// A tick of the connection (see [`SseBody::tick_from_connection`]): returns true when
+    /// the stream has been silent since the previous tick and now has a heartbeat to send
+    /// (the caller then polls it).
+    pub fn heartbeat_tick(&mut self, now: Instant) -> bool {
+        // A stream with a longer interval than the connection's ticks skips the ticks that
+        // come early (slack: the connection's timer fires a little late, never early).
+        if now + self.tick_every / 2 < self.next_tick {
+            return false;
+        }
+        self.next_tick = now + self.tick_every;
+        self.heartbeat_due = !self.sent_since_tick;
+        self.sent_since_tick = false;
+        self.heartbeat_due
     }
 
     fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
@@ -200,14 +245,20 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// Returns a heartbeat when one is due, ends the stream at its deadline, and re-arms
     /// the timer otherwise.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        while self.timer.as_mut().poll(cx).is_ready() {
+        if std::mem::take(&mut self.heartbeat_due) {
+            return Poll::Ready(Some(Bytes::from_static(HEARTBEAT_COMMENT)));
+        }
+        let Some(timer) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        while timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             if self.deadline.is_some_and(|d| now >= d) {
                 self.ended = Some(EndReason::Timeout);
                 return Poll::Ready(None);
             }
             let mut heartbeat = false;
-            if now >= self.next_tick {
+            if !self.ticked_by_connection && now >= self.next_tick {
                 heartbeat = !self.sent_since_tick;
                 self.sent_since_tick = false;
                 self.next_tick += self.tick_every;
@@ -217,10 +268,11 @@ impl<S: EventSource + ?Sized> SseBody<S> {
                     self.next_tick = now + self.tick_every;
                 }
             }
-            let wake = self
-                .deadline
-                .map_or(self.next_tick, |d| d.min(self.next_tick));
-            self.timer.as_mut().reset(wake);
+            let wake = match (self.deadline, self.ticked_by_connection) {
+                (Some(deadline), true) => deadline,
+                (deadline, _) => deadline.map_or(self.next_tick, |d| d.min(self.next_tick)),
+            };
+            timer.as_mut().reset(wake);
             if heartbeat {
                 return Poll::Ready(Some(Bytes::from_static(HEARTBEAT_COMMENT)));
             }
@@ -251,6 +303,8 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         match polled {
             Poll::Ready(Some(bytes)) => {
                 this.sent_since_tick = true;
+                // An event went out: a heartbeat found due meanwhile is not needed.
+                this.heartbeat_due = false;
                 Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
             Poll::Ready(None) => {

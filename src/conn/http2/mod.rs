@@ -200,7 +200,9 @@ where
         while let Poll::Ready(Some(handoff)) = self.handoffs.poll_recv(cx) {
             self.open(handoff);
         }
-        // Every stream woken since the last pass writes into the send buffer...
+        // Every stream woken since the last pass (or due a heartbeat) writes into the send
+        // buffer...
+        self.streams.poll_heartbeats(cx);
         self.streams.poll_ready();
         if let Some(keepalive) = &mut self.keepalive {
             if keepalive.poll(cx).is_err() {

@@ -3,14 +3,20 @@
 //! its own that marks it ready and wakes the connection; the connection polls the ready
 //! streams in one pass, each writing its DATA frame into the `h2` send buffer, and the
 //! connection then writes them all in one flush.
+//!
+//! Heartbeats too: the connection ticks all its streams from one timer
+//! ([`HeartbeatClock`]), so the comments of its silent streams leave in one write instead
+//! of one write (a TLS record and a system call) per stream at scattered instants.
 
 use std::{
+    future::Future,
     pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
     task::{Context, Poll, Wake, Waker},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -18,6 +24,7 @@ use futures_util::task::AtomicWaker;
 use h2::{Reason, SendStream};
 use http_body::Body;
 use slab::Slab;
+use tokio::time::{Instant, Sleep};
 
 use super::body::{send_capacity, Gone};
 use crate::{
@@ -66,11 +73,28 @@ impl Wake for StreamWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            lock(&self.ready.keys).push(self.key);
+        if self.queue() {
             self.ready.connection.wake();
         }
     }
+}
+
+impl StreamWaker {
+    /// Queues the stream for the next pass; false when it already was.
+    fn queue(&self) -> bool {
+        let first = !self.queued.swap(true, Ordering::AcqRel);
+        if first {
+            lock(&self.ready.keys).push(self.key);
+        }
+        first
+    }
+}
+
+/// The connection's one heartbeat timer. It ticks at the shortest period of the
+/// connection's streams, from a random phase so that connections do not tick together.
+struct HeartbeatClock {
+    every: Duration,
+    timer: Pin<Box<Sleep>>,
 }
 
 /// The table.
@@ -79,6 +103,8 @@ pub(super) struct EventStreams {
     ready: Arc<Ready>,
     /// Keys taken from `ready` for the current pass (kept for its capacity).
     pass: Vec<usize>,
+    /// Set once the first stream is in.
+    heartbeats: Option<HeartbeatClock>,
 }
 
 impl EventStreams {
@@ -87,6 +113,7 @@ impl EventStreams {
             slots: Slab::new(),
             ready: Arc::new(Ready::default()),
             pass: Vec::new(),
+            heartbeats: None,
         }
     }
 
@@ -98,9 +125,10 @@ impl EventStreams {
     pub fn insert(
         &mut self,
         send: SendStream<Bytes>,
-        body: Box<SseBody<dyn EventSource>>,
+        mut body: Box<SseBody<dyn EventSource>>,
         mark: StallMark,
     ) {
+        self.tick_every(body.tick_from_connection());
         let entry = self.slots.vacant_entry();
         let waker = Arc::new(StreamWaker {
             key: entry.key(),
@@ -115,6 +143,44 @@ impl EventStreams {
         };
         entry.insert((stream, waker.clone()));
         waker.wake_by_ref();
+    }
+
+    /// Makes the heartbeat clock tick at least every `every`.
+    fn tick_every(&mut self, every: Duration) {
+        let now = Instant::now();
+        match &mut self.heartbeats {
+            None => {
+                let first = now + every.mul_f64(fastrand::f64());
+                self.heartbeats = Some(HeartbeatClock {
+                    every,
+                    timer: Box::pin(tokio::time::sleep_until(first)),
+                });
+            }
+            Some(clock) if every < clock.every => {
+                clock.every = every;
+                if clock.timer.deadline() > now + every {
+                    clock.timer.as_mut().reset(now + every);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// On a tick of the heartbeat clock, queues every stream that has a heartbeat to send
+    /// for this pass.
+    pub fn poll_heartbeats(&mut self, cx: &mut Context<'_>) {
+        let Some(clock) = &mut self.heartbeats else {
+            return;
+        };
+        while clock.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            for (_, (stream, waker)) in self.slots.iter_mut() {
+                if stream.body.heartbeat_tick(now) {
+                    waker.queue();
+                }
+            }
+            clock.timer.as_mut().reset(now + clock.every);
+        }
     }
 
     /// Polls every stream woken since the last pass; each writes what it has into the

@@ -3,6 +3,7 @@
 //! own, as a remote log would.
 
 mod channel_log;
+mod heartbeats;
 mod ordering;
 mod parallel;
 mod selection;

@@ -380,7 +380,7 @@ fn serve(args: &ServeArgs) -> Result<(), CliError> {
         return Ok(());
     }
     init_tracing(&config.log);
-    let fd_limit = server::raise_fd_limit();
+    let fd_limit = server::raise_fd_limit(config.server.max_connections);
     tracing::info!(fd_limit, "starting ssegate {}", env!("CARGO_PKG_VERSION"));
     runtime()?.block_on(async move {
         let server = Server::bind(config).await?;

@@ -45,8 +45,9 @@ use observe::{record_expiry, unready_first, watch_cluster, AdminTask};
 
 mod observe;
 
-/// File descriptors the process asks for at start (the hard limit may cap it).
-pub const FD_LIMIT: u64 = 20_000;
+/// Descriptors kept besides the client connections: listeners, upstream connections of
+/// the gateway, certificate and config files, the cluster's Redis connections.
+const FD_HEADROOM: u64 = 1_024;
 
 /// How often the info-level summary line is logged.
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
@@ -539,11 +540,24 @@ impl AcceptBackoff {
     }
 }
 
-/// Raises the soft limit on open files towards [`FD_LIMIT`]: every connection is one, and
-/// the default soft limit (1024) caps a server long before memory does.
-pub fn raise_fd_limit() -> u64 {
-    match rlimit::increase_nofile_limit(FD_LIMIT) {
-        Ok(limit) => limit,
+/// Raises the soft limit on open files to the hard limit (systemd's `LimitNOFILE`): every
+/// connection is one, and the default soft limit (1024) caps a server long before memory
+/// does. Warns when even the hard limit is below what `max_connections` needs.
+pub fn raise_fd_limit(max_connections: usize) -> u64 {
+    let needed = (max_connections as u64).saturating_add(FD_HEADROOM);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            if limit < needed {
+                tracing::warn!(
+                    fd_limit = limit,
+                    needed,
+                    "the open files limit is below server.max_connections plus headroom: \
+                     connections will be refused at accept; raise the hard limit \
+                     (LimitNOFILE) or lower server.max_connections"
+                );
+            }
+            limit
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot raise the open files limit");
             0

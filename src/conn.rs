@@ -185,10 +185,12 @@ pub async fn serve(
                         return;
                     }
                 };
-                serve_http(&ctx, drain, io, protocol, info, listener).await
+                Box::pin(serve_http(&ctx, drain, io, protocol, info, listener)).await
             }
             Transport::Tls => {
-                let handshake = ctx.acceptor.accept(stream);
+                // Boxed, as is `serve_http` below: a connection's task keeps the largest state
+                // its future ever had, and the handshake's state would stay for its life.
+                let handshake = Box::pin(ctx.acceptor.accept(stream));
                 let tls = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
@@ -215,7 +217,7 @@ pub async fn serve(
                     HttpProtocol::Http1
                 };
                 let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
-                serve_http(&ctx, drain, io, protocol, info, listener).await;
+                Box::pin(serve_http(&ctx, drain, io, protocol, info, listener)).await;
             }
         }
     }
@@ -303,11 +305,14 @@ async fn serve_http<I>(
                 // Bounds request headers too: hyper checks this between reads, so the
                 // effective header limit is a few times this.
                 .max_buf_size(16 << 10);
-            let conn = builder
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades();
+            // Boxed: an HTTP/2 connection does not carry HTTP/1.1's state in its future.
+            let conn = Box::pin(
+                builder
+                    .serve_connection(TokioIo::new(io), service)
+                    .with_upgrades(),
+            );
             drain
-                .serve(conn, |c| c.graceful_shutdown(), cut)
+                .serve(conn, |c| c.get_mut().as_mut().graceful_shutdown(), cut)
                 .await
                 .map_err(BoxError::from)
         }

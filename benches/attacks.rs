@@ -209,9 +209,10 @@ async fn run(options: &Options, attack: &str, canaries: &Handle) -> String {
         .await
         .expect("canary report");
     // The attacked server: the canary's own, or a second one for the control.
-    let elsewhere = match options.attack_elsewhere {
-        true => Some(ServerProcess::start(&options.server, config).await),
-        false => None,
+    let elsewhere = if options.attack_elsewhere {
+        Some(ServerProcess::start(&options.server, config).await)
+    } else {
+        None
     };
     let target = elsewhere.as_ref().unwrap_or(&server);
     let rss_before = target.rss_kib();

@@ -26,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
+    time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
@@ -163,8 +164,10 @@ pub async fn serve(
         match transport {
             Transport::Plaintext => {
                 let io = CoalescingIo::new(stream, ctx.write_coalesce, ctx.write_stall_timeout);
-                // The preface is part of the first request: same deadline (slowloris).
-                let sniff = tokio::time::timeout(ctx.header_read_timeout, preface::sniff(io));
+                // The preface is part of the first request: one deadline for both
+                // (slowloris), not one each.
+                let first_request_by = Instant::now() + ctx.header_read_timeout;
+                let sniff = tokio::time::timeout_at(first_request_by, preface::sniff(io));
                 let (protocol, io) = match drain.unless_draining(sniff).await {
                     Some(Ok(Ok((preface::Sniffed::Http2, io)))) => (HttpProtocol::Http2, io),
                     Some(Ok(Ok((preface::Sniffed::Http1, io)))) => (HttpProtocol::Http1, io),
@@ -185,7 +188,16 @@ pub async fn serve(
                         return;
                     }
                 };
-                Box::pin(serve_http(&ctx, drain, io, protocol, info, listener)).await
+                Box::pin(serve_http(
+                    &ctx,
+                    drain,
+                    io,
+                    protocol,
+                    info,
+                    listener,
+                    first_request_by,
+                ))
+                .await
             }
             Transport::Tls => {
                 // Boxed, as is `serve_http` below: a connection's task keeps the largest state
@@ -217,7 +229,17 @@ pub async fn serve(
                     HttpProtocol::Http1
                 };
                 let io = CoalescingIo::new(tls, ctx.write_coalesce, ctx.write_stall_timeout);
-                Box::pin(serve_http(&ctx, drain, io, protocol, info, listener)).await;
+                let first_request_by = Instant::now() + ctx.header_read_timeout;
+                Box::pin(serve_http(
+                    &ctx,
+                    drain,
+                    io,
+                    protocol,
+                    info,
+                    listener,
+                    first_request_by,
+                ))
+                .await;
             }
         }
     }
@@ -233,6 +255,9 @@ enum HttpProtocol {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Serves `io` with `protocol`; closes it unless a first request arrived by
+/// `first_request_by` (the header timeout from the moment the connection started waiting for
+/// one: before the plaintext preface was read, after the TLS handshake).
 async fn serve_http<I>(
     ctx: &ConnContext,
     drain: DrainWatch,
@@ -240,6 +265,7 @@ async fn serve_http<I>(
     protocol: HttpProtocol,
     info: ConnInfo,
     listener: Listener,
+    first_request_by: Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -266,7 +292,7 @@ async fn serve_http<I>(
         },
     );
     let first_request_deadline = async {
-        tokio::time::sleep(ctx.header_read_timeout).await;
+        tokio::time::sleep_until(first_request_by).await;
         if got_request.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }

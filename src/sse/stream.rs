@@ -245,37 +245,33 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// Returns a heartbeat when one is due, ends the stream at its deadline, and re-arms
     /// the timer otherwise.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(timer) = &mut self.timer {
+            while timer.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                if self.deadline.is_some_and(|d| now >= d) {
+                    self.ended = Some(EndReason::Timeout);
+                    return Poll::Ready(None);
+                }
+                if !self.ticked_by_connection && now >= self.next_tick {
+                    self.heartbeat_due = !self.sent_since_tick;
+                    self.sent_since_tick = false;
+                    self.next_tick += self.tick_every;
+                    if self.next_tick <= now {
+                        // The task was starved for more than a tick: skip the missed ticks
+                        // instead of sending a burst.
+                        self.next_tick = now + self.tick_every;
+                    }
+                }
+                let wake = match (self.deadline, self.ticked_by_connection) {
+                    (Some(deadline), true) => deadline,
+                    (deadline, _) => deadline.map_or(self.next_tick, |d| d.min(self.next_tick)),
+                };
+                timer.as_mut().reset(wake);
+            }
+        }
+        // Due from the stream's own tick above or from its connection's.
         if std::mem::take(&mut self.heartbeat_due) {
             return Poll::Ready(Some(Bytes::from_static(HEARTBEAT_COMMENT)));
-        }
-        let Some(timer) = &mut self.timer else {
-            return Poll::Pending;
-        };
-        while timer.as_mut().poll(cx).is_ready() {
-            let now = Instant::now();
-            if self.deadline.is_some_and(|d| now >= d) {
-                self.ended = Some(EndReason::Timeout);
-                return Poll::Ready(None);
-            }
-            let mut heartbeat = false;
-            if !self.ticked_by_connection && now >= self.next_tick {
-                heartbeat = !self.sent_since_tick;
-                self.sent_since_tick = false;
-                self.next_tick += self.tick_every;
-                if self.next_tick <= now {
-                    // The task was starved for more than a tick: skip the missed ticks
-                    // instead of sending a burst.
-                    self.next_tick = now + self.tick_every;
-                }
-            }
-            let wake = match (self.deadline, self.ticked_by_connection) {
-                (Some(deadline), true) => deadline,
-                (deadline, _) => deadline.map_or(self.next_tick, |d| d.min(self.next_tick)),
-            };
-            timer.as_mut().reset(wake);
-            if heartbeat {
-                return Poll::Ready(Some(Bytes::from_static(HEARTBEAT_COMMENT)));
-            }
         }
         Poll::Pending
     }

@@ -12,6 +12,17 @@ use crate::support::{
 
 const STREAMS: usize = 200;
 
+/// A gateway in front of `upstream` with fan-out on, keeping `replay` recent events for
+/// late joiners (0, the default: none).
+async fn fanout_gateway(upstream: &Upstream, replay: usize) -> TestServer {
+    gateway("/", &upstream.url(), |route, raw| {
+        route.fanout = true;
+        route.fanout_replay = replay;
+        raw.demo.enabled = false;
+    })
+    .await
+}
+
 async fn open_streams(server: &TestServer, path: &str, n: usize) -> Vec<SseStream> {
     let conn = server.h2().await;
     let mut streams = Vec::with_capacity(n);
@@ -39,11 +50,7 @@ async fn all_receive(streams: &mut [SseStream], data: &[&str]) {
 #[tokio::test]
 async fn two_hundred_streams_on_one_connection_share_one_upstream_request() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 0).await;
     let mut streams = open_streams(&server, "/feed", STREAMS).await;
     upstream.wait_open_streams(1).await;
     assert_eq!(
@@ -69,11 +76,7 @@ async fn without_fanout_every_stream_is_its_own_upstream_request() {
 #[tokio::test]
 async fn an_upstream_restart_loses_and_repeats_nothing() {
     let mut upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 0).await;
     let mut streams = open_streams(&server, "/feed?retry=50", 20).await;
     upstream.wait_open_streams(1).await;
     for i in 1..=3 {
@@ -100,12 +103,7 @@ async fn an_upstream_restart_loses_and_repeats_nothing() {
 #[tokio::test]
 async fn late_joiners_get_the_configured_recent_events() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        route.fanout_replay = 2;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 2).await;
     let mut first = open_streams(&server, "/feed", 1).await;
     upstream.wait_open_streams(1).await;
     for d in ["x", "y", "z"] {
@@ -134,12 +132,7 @@ async fn resume(server: &TestServer, last_event_id: &str) -> SseStream {
 #[tokio::test]
 async fn a_resume_from_before_the_shared_stream_gets_its_own_request_and_no_gap() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        route.fanout_replay = 2;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 2).await;
     for i in 1..=3 {
         upstream.publish(&i.to_string());
     }
@@ -166,11 +159,7 @@ async fn a_resume_from_before_the_shared_stream_gets_its_own_request_and_no_gap(
 #[tokio::test]
 async fn streams_are_never_shared_across_credentials() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 0).await;
     let mut client = server.h2().await;
     let mut streams = Vec::new();
     for token in ["alice", "bob", "alice"] {
@@ -192,11 +181,7 @@ async fn streams_are_never_shared_across_credentials() {
 #[tokio::test]
 async fn an_upstream_refusal_reaches_every_subscriber() {
     let upstream = Upstream::start(UpstreamProto::Http1).await;
-    let server = gateway("/", &upstream.url(), |route, raw| {
-        route.fanout = true;
-        raw.demo.enabled = false;
-    })
-    .await;
+    let server = fanout_gateway(&upstream, 0).await;
     let mut client = server.h2().await;
     for (path, status) in [
         ("/sse-status/204", StatusCode::NO_CONTENT),

@@ -182,6 +182,12 @@ impl<S: EventSource + ?Sized> SseBody<S> {
         self.heartbeat_due
     }
 
+    /// Whether the stream ended because its source failed (its end is then an error, and
+    /// the body only says so once).
+    pub fn failed(&self) -> bool {
+        self.ended == Some(EndReason::SourceFailed)
+    }
+
     fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
         self.ended = Some(reason);
         if reason == EndReason::SourceFailed {

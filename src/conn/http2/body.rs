@@ -135,8 +135,16 @@ pub async fn respond(
         return;
     }
     let mut pipe = Pipe { send, body, mark };
-    poll_fn(|cx| pipe.poll(cx)).await;
+    if let Err(BodyFailed) = poll_fn(|cx| pipe.poll(cx)).await {
+        // A reset drops what h2 still holds for the stream: the connection writes the head
+        // and the data before the failure first.
+        tokio::task::yield_now().await;
+        pipe.send.send_reset(Reason::INTERNAL_ERROR);
+    }
 }
+
+/// The response body failed: the stream is to be reset.
+struct BodyFailed;
 
 /// The stream is gone: reset by the client, or its connection closed.
 #[derive(Debug, Clone, Copy)]
@@ -151,10 +159,11 @@ struct Pipe {
 }
 
 impl Pipe {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// `Ready(Ok)` when the body is sent or the stream is gone.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BodyFailed>> {
         loop {
             match send_capacity(&mut self.send, cx) {
-                Err(Gone) => return Poll::Ready(()),
+                Err(Gone) => return Poll::Ready(Ok(())),
                 Ok(Poll::Pending) => {
                     self.mark.held();
                     return Poll::Pending;
@@ -166,24 +175,23 @@ impl Pipe {
                     Ok(data) => {
                         let end = self.body.is_end_stream();
                         if self.send.send_data(data, end).is_err() || end {
-                            return Poll::Ready(());
+                            return Poll::Ready(Ok(()));
                         }
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
                             let _ = self.send.send_trailers(trailers);
                         }
-                        return Poll::Ready(());
+                        return Poll::Ready(Ok(()));
                     }
                 },
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "response body failed; resetting the stream");
-                    self.send.send_reset(Reason::INTERNAL_ERROR);
-                    return Poll::Ready(());
+                    return Poll::Ready(Err(BodyFailed));
                 }
                 None => {
                     let _ = self.send.send_data(Bytes::new(), true);
-                    return Poll::Ready(());
+                    return Poll::Ready(Ok(()));
                 }
             }
         }

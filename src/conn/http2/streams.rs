@@ -184,7 +184,7 @@ impl EventStreams {
     }
 
     /// Polls every stream woken since the last pass; each writes what it has into the
-    /// connection's send buffer. Returns whether some stream asked for another turn.
+    /// connection's send buffer.
     pub fn poll_ready(&mut self) {
         std::mem::swap(&mut *lock(&self.ready.keys), &mut self.pass);
         for i in 0..self.pass.len() {
@@ -193,9 +193,13 @@ impl EventStreams {
                 // Ended since it was woken.
                 continue;
             };
+            // While the stream is still marked queued: reserving window makes `h2` wake the
+            // stream when the reservation is granted at once, and this pass is the answer
+            // to that wake (a second pass would find nothing to do).
+            let window = stream.window();
             // Before polling: a wake from inside the poll queues the stream again.
             waker.queued.store(false, Ordering::Release);
-            if let Poll::Ready(()) = stream.poll() {
+            if let Poll::Ready(()) = stream.poll(window) {
                 self.slots.remove(key);
             }
         }
@@ -204,29 +208,50 @@ impl EventStreams {
 }
 
 impl EventStream {
-    /// Sends what the body has, as the window allows; `Ready` when the stream is over.
-    fn poll(&mut self) -> Poll<()> {
+    /// Whether the stream may send: at least one byte of window (see [`send_capacity`]).
+    fn window(&mut self) -> Result<Poll<()>, Gone> {
         let mut cx = Context::from_waker(&self.waker);
-        for _ in 0..FRAMES_PER_PASS {
-            match send_capacity(&mut self.send, &mut cx) {
-                Err(Gone) => return Poll::Ready(()),
-                Ok(Poll::Pending) => {
-                    self.mark.held();
-                    return Poll::Pending;
-                }
-                Ok(Poll::Ready(())) => self.mark.waiting(),
+        send_capacity(&mut self.send, &mut cx)
+    }
+
+    /// Sends what the body has, as the `window` checked before allows; `Ready` when the
+    /// stream is over.
+    fn poll(&mut self, window: Result<Poll<()>, Gone>) -> Poll<()> {
+        match window {
+            Err(Gone) => return Poll::Ready(()),
+            Ok(Poll::Pending) => {
+                self.mark.held();
+                return Poll::Pending;
             }
+            Ok(Poll::Ready(())) => self.mark.waiting(),
+        }
+        let mut cx = Context::from_waker(&self.waker);
+        for sent in 0..FRAMES_PER_PASS {
             match Pin::new(&mut *self.body).poll_frame(&mut cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        if self.send.send_data(data, false).is_err() {
-                            return Poll::Ready(());
-                        }
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    // A backlog: the frame before may have used up the window. This frame
+                    // goes (it is taken; at most one frame waits beyond the window, in h2's
+                    // buffer), and the next pass waits for window before taking more.
+                    let full = sent > 0 && window_used_up(&mut self.send);
+                    if self.send.send_data(data, false).is_err() {
+                        return Poll::Ready(());
+                    }
+                    if full {
+                        break;
                     }
                 }
                 Poll::Ready(Some(Err(_))) => {
-                    // The source failed: cut the stream, as hyper did, so the client knows
-                    // the end was not a clean one.
+                    // The source failed: the stream is cut, as hyper did, so the client knows
+                    // the end was not a clean one. In the next pass: a reset drops what h2
+                    // still holds for the stream, and the response head and the events
+                    // before the failure leave in the connection's write first.
+                    self.waker.wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) if self.body.failed() => {
                     self.send.send_reset(Reason::INTERNAL_ERROR);
                     return Poll::Ready(());
                 }
@@ -234,6 +259,7 @@ impl EventStream {
                     let _ = self.send.send_data(Bytes::new(), true);
                     return Poll::Ready(());
                 }
+                // The window check registered the stream's waker for a reset meanwhile.
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -241,6 +267,12 @@ impl EventStream {
         self.waker.wake_by_ref();
         Poll::Pending
     }
+}
+
+/// Whether the stream has no window left beyond the data it already handed to `h2`.
+fn window_used_up(send: &mut SendStream<Bytes>) -> bool {
+    send.reserve_capacity(1);
+    send.capacity() == 0
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -34,6 +34,17 @@ pub struct ForwardedFor {
     pub trust_incoming: bool,
 }
 
+/// Whether a request's `Accept` lists `text/event-stream` (any parameters, any weight).
+pub fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|media| media.split(';').next())
+        .any(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 /// With `keep_upgrade`, `Upgrade` and `Connection: upgrade` survive (an HTTP/1.1 upgrade
 /// passes through end to end).

@@ -9,10 +9,12 @@
 //! to `502` (connect, reset, malformed response) or `504` (no response headers in time).
 //!
 //! Layout: [`route`] (config and matching), [`client`] (pooled upstream clients),
+//! [`direct`] (event-stream requests on a connection of their own, read by the stream),
 //! [`headers`] (hop-by-hop and forwarding headers), [`relay`] (response bodies),
 //! [`upgrade`] (HTTP/1.1 upgrades), [`fanout`] (one upstream stream shared by many clients).
 
 pub mod client;
+pub mod direct;
 pub mod fanout;
 pub mod headers;
 pub mod relay;
@@ -164,8 +166,6 @@ impl Gateway {
             }
         }
 
-        let body = body.map_err(Into::into).boxed_unsync();
-        let request = Request::from_parts(parts, body);
         let total_deadline = config.total_timeout.map(|d| started + d);
         let header_deadline = match total_deadline {
             Some(total) => total.min(started + config.response_header_timeout),
@@ -173,22 +173,27 @@ impl Gateway {
         };
         let label = || &route.label;
         tracing::debug!(route = %label(), client = %conn.client_ip(), "proxying");
-        let mut response = match tokio::time::timeout_at(
-            header_deadline,
-            route.client.request(request),
-        )
-        .await
-        {
-            Err(_) => {
-                tracing::warn!(route = %label(), "upstream sent no response headers in time");
-                return error(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(route = %label(), error = %error_chain(&e), "upstream request failed");
-                return error(StatusCode::BAD_GATEWAY, "upstream unavailable");
-            }
-            Ok(Ok(response)) => response,
-        };
+
+        if direct::is_direct(&parts, body.is_end_stream(), config.proto) {
+            let response =
+                match tokio::time::timeout_at(header_deadline, direct::request(config, &parts))
+                    .await
+                {
+                    Err(_) => return upstream_timed_out(label()),
+                    Ok(Err(e)) => return upstream_failed(label(), &e),
+                    Ok(Ok(response)) => response,
+                };
+            return self.relay(route, response, total_deadline);
+        }
+
+        let body = body.map_err(Into::into).boxed_unsync();
+        let request = Request::from_parts(parts, body);
+        let mut response =
+            match tokio::time::timeout_at(header_deadline, route.client.request(request)).await {
+                Err(_) => return upstream_timed_out(label()),
+                Ok(Err(e)) => return upstream_failed(label(), &e),
+                Ok(Ok(response)) => response,
+            };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let Some(client_upgrade) = client_upgrade else {
@@ -202,7 +207,21 @@ impl Gateway {
             append_via(&mut parts.headers, Version::HTTP_11);
             return Response::from_parts(parts, ResponseBody::empty());
         }
+        self.relay(route, response, total_deadline)
+    }
 
+    /// Relays an upstream response: an event stream event by event, anything else as it
+    /// arrives under the route's deadlines.
+    fn relay<B>(
+        &self,
+        route: &Route,
+        response: Response<B>,
+        total_deadline: Option<Instant>,
+    ) -> Response<ResponseBody>
+    where
+        B: Body<Data = bytes::Bytes> + Unpin + Send + std::fmt::Debug + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + std::fmt::Display,
+    {
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers, false);
         append_via(&mut parts.headers, parts.version);
@@ -220,10 +239,21 @@ impl Gateway {
                 None,
             ))
         } else {
+            let config = &route.config;
             ResponseBody::relay(TimedBody::new(body, config.idle_timeout, total_deadline))
         };
         Response::from_parts(parts, body)
     }
+}
+
+fn upstream_timed_out(label: &str) -> Response<ResponseBody> {
+    tracing::warn!(route = %label, "upstream sent no response headers in time");
+    error(StatusCode::GATEWAY_TIMEOUT, "upstream timed out")
+}
+
+fn upstream_failed(label: &str, e: &dyn std::error::Error) -> Response<ResponseBody> {
+    tracing::warn!(route = %label, error = %error_chain(e), "upstream request failed");
+    error(StatusCode::BAD_GATEWAY, "upstream unavailable")
 }
 
 /// The host a request is for: `:authority` (h2) or `Host` (HTTP/1.1), without the port.

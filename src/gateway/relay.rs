@@ -41,15 +41,15 @@ pub struct BodyTimeout(&'static str);
 /// body fails, which aborts the response (the client sees a truncated body, not a short
 /// one that looks complete).
 #[derive(Debug)]
-pub struct TimedBody {
-    inner: Incoming,
+pub struct TimedBody<B = Incoming> {
+    inner: B,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
     total: Option<Pin<Box<Sleep>>>,
 }
 
-impl TimedBody {
+impl<B> TimedBody<B> {
     /// Relays `inner`; `total_deadline` is the end of the whole exchange.
-    pub fn new(inner: Incoming, idle: Option<Duration>, total_deadline: Option<Instant>) -> Self {
+    pub fn new(inner: B, idle: Option<Duration>, total_deadline: Option<Instant>) -> Self {
         Self {
             inner,
             idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
@@ -58,7 +58,11 @@ impl TimedBody {
     }
 }
 
-impl Body for TimedBody {
+impl<B> Body for TimedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 
@@ -128,17 +132,17 @@ impl Draining {
 /// (so a truncated stream never looks complete; either way the client reconnects with its
 /// `Last-Event-ID`, which reaches the upstream), and ends on drain.
 #[derive(Debug)]
-pub struct RelayedEvents {
-    upstream: Incoming,
+pub struct RelayedEvents<B = Incoming> {
+    upstream: B,
     reader: SseReader,
     drain: Pin<Box<OwnedNotified>>,
     drained: bool,
     label: Arc<str>,
 }
 
-impl RelayedEvents {
+impl<B> RelayedEvents<B> {
     /// Relays `upstream`; `draining` ends it; `label` names the route in logs.
-    pub fn new(upstream: Incoming, draining: &Draining, label: Arc<str>) -> Self {
+    pub fn new(upstream: B, draining: &Draining, label: Arc<str>) -> Self {
         let drain = draining.listen();
         Self {
             upstream,
@@ -150,7 +154,11 @@ impl RelayedEvents {
     }
 }
 
-impl EventSource for RelayedEvents {
+impl<B> EventSource for RelayedEvents<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + std::fmt::Debug + 'static,
+    B::Error: std::fmt::Display,
+{
     fn poll_next(&mut self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
         if self.drained || self.drain.as_mut().poll(cx).is_ready() {
             self.drained = true;

@@ -23,10 +23,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, request, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use http::{request, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use tokio::{sync::watch, task::AbortHandle};
 
-use super::client::UpstreamClient;
+use super::{client::UpstreamClient, headers::accepts_event_stream};
 use crate::{
     config::RouteConfig,
     http::{error, ResponseBody},
@@ -46,13 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// True for requests that may share an upstream stream: GETs that accept an event stream.
 pub fn is_shareable(parts: &request::Parts) -> bool {
-    parts.method == Method::GET
-        && parts
-            .headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("text/event-stream"))
+    parts.method == Method::GET && accepts_event_stream(&parts.headers)
 }
 
 /// The shared streams of one route.

@@ -1,6 +1,7 @@
 //! Gateway mode against real upstreams: the tests' own hyper upstream (HTTP/1.1 and h2c),
 //! deliberately broken upstreams, and an sse-starlette app under uvicorn.
 
+mod direct;
 mod failures;
 mod fanout;
 mod proxy;

@@ -4,7 +4,7 @@ use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -29,6 +29,9 @@ pub enum BadKind {
     Reset,
     /// Accepts and reads whatever comes, never writing, until stopped.
     NeverRespond,
+    /// Reads the request head (kept: [`BadUpstream::last_request`]), writes these bytes,
+    /// and closes.
+    Answer(&'static [u8]),
 }
 
 /// A raw TCP server on an ephemeral loopback port that misbehaves as its [`BadKind`] says.
@@ -36,6 +39,7 @@ pub enum BadKind {
 pub struct BadUpstream {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    last_request: Arc<Mutex<Vec<u8>>>,
     run: Option<Run>,
 }
 
@@ -45,11 +49,19 @@ impl BadUpstream {
         let listener = bind(0);
         let addr = listener.local_addr().expect("local addr");
         let connections = Arc::new(AtomicUsize::new(0));
+        let last_request = Arc::new(Mutex::new(Vec::new()));
         let (tasks, shutdown, done) = Tasks::new();
-        let accept = tokio::spawn(accept_loop(listener, kind, connections.clone(), tasks));
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            kind,
+            connections.clone(),
+            last_request.clone(),
+            tasks,
+        ));
         Self {
             addr,
             connections,
+            last_request,
             run: Some(Run {
                 shutdown,
                 accept,
@@ -73,6 +85,11 @@ impl BadUpstream {
         self.connections.load(Ordering::SeqCst)
     }
 
+    /// The head of the last request an [`BadKind::Answer`] upstream read.
+    pub fn last_request(&self) -> String {
+        String::from_utf8_lossy(&self.last_request.lock().expect("lock")).into_owned()
+    }
+
     /// Closes the listener and every connection, and waits for that.
     pub async fn stop(&mut self) {
         if let Some(run) = self.run.take() {
@@ -93,6 +110,7 @@ async fn accept_loop(
     listener: TcpListener,
     kind: BadKind,
     connections: Arc<AtomicUsize>,
+    last_request: Arc<Mutex<Vec<u8>>>,
     tasks: Tasks,
 ) {
     let mut shutdown: watch::Receiver<bool> = tasks.shutdown.clone();
@@ -108,11 +126,11 @@ async fn accept_loop(
             () = stopped(&mut shutdown) => return,
         };
         connections.fetch_add(1, Ordering::SeqCst);
-        tasks.spawn(misbehave(tcp, kind));
+        tasks.spawn(misbehave(tcp, kind, last_request.clone()));
     }
 }
 
-async fn misbehave(mut tcp: TcpStream, kind: BadKind) {
+async fn misbehave(mut tcp: TcpStream, kind: BadKind, last_request: Arc<Mutex<Vec<u8>>>) {
     match kind {
         BadKind::Reset => {
             let _ = tcp.set_zero_linger();
@@ -125,14 +143,14 @@ async fn misbehave(mut tcp: TcpStream, kind: BadKind) {
             std::future::pending::<()>().await;
         }
         BadKind::MalformedHeaders => {
-            if read_head(&mut tcp).await {
+            if read_head(&mut tcp).await.is_some() {
                 let _ = tcp
                     .write_all(b"HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n")
                     .await;
             }
         }
         BadKind::TruncatedChunked => {
-            if read_head(&mut tcp).await {
+            if read_head(&mut tcp).await.is_some() {
                 let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
                             transfer-encoding: chunked\r\n\r\n";
                 let event = "id: 1\ndata: one\n\n";
@@ -141,22 +159,29 @@ async fn misbehave(mut tcp: TcpStream, kind: BadKind) {
                 let _ = tcp.flush().await;
             }
         }
+        BadKind::Answer(answer) => {
+            if let Some(head) = read_head(&mut tcp).await {
+                *last_request.lock().expect("lock") = head;
+                let _ = tcp.write_all(answer).await;
+                let _ = tcp.flush().await;
+            }
+        }
     }
 }
 
-/// Reads up to the end of a request head (`\r\n\r\n`); false if the peer closed first, the
-/// head grew past 64 KiB, or it took longer than [`PATIENCE`].
-async fn read_head(tcp: &mut TcpStream) -> bool {
+/// Reads up to the end of a request head (`\r\n\r\n`); `None` if the peer closed first,
+/// the head grew past 64 KiB, or it took longer than [`PATIENCE`].
+async fn read_head(tcp: &mut TcpStream) -> Option<Vec<u8>> {
     let read = async {
         let mut head = Vec::new();
         let mut buf = [0; 4096];
         while !head.windows(4).any(|w| w == b"\r\n\r\n") {
             match tcp.read(&mut buf).await {
                 Ok(n) if n > 0 && head.len() < 64 * 1024 => head.extend_from_slice(&buf[..n]),
-                _ => return false,
+                _ => return None,
             }
         }
-        true
+        Some(head)
     };
-    tokio::time::timeout(PATIENCE, read).await.unwrap_or(false)
+    tokio::time::timeout(PATIENCE, read).await.ok().flatten()
 }

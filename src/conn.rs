@@ -338,7 +338,13 @@ async fn serve_http<I>(
                     .with_upgrades(),
             );
             drain
-                .serve(conn, |c| c.get_mut().as_mut().graceful_shutdown(), cut)
+                // hyper answers its own header timeout; nothing to add when cut.
+                .serve(
+                    conn,
+                    |c| c.get_mut().as_mut().graceful_shutdown(),
+                    cut,
+                    |_| false,
+                )
                 .await
                 .map_err(BoxError::from)
         }
@@ -353,7 +359,17 @@ async fn serve_http<I>(
             };
             let conn = http2::Http2Connection::new(io, &ctx.http2, requests);
             drain
-                .serve(conn, |c| c.graceful_shutdown(), cut)
+                .serve(
+                    conn,
+                    |c| c.graceful_shutdown(),
+                    cut,
+                    |c| {
+                        // No request in time: a GOAWAY tells a client that it was closed on
+                        // purpose and that nothing it sent was processed. A client that
+                        // stalled a response is not written to any more.
+                        !stalled.load(Ordering::Relaxed) && c.give_up()
+                    },
+                )
                 .await
                 .map_err(BoxError::from)
         }

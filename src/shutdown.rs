@@ -30,6 +30,10 @@ pub struct DrainWatch {
     _alive: mpsc::Sender<()>,
 }
 
+/// How long a connection given up on may still write its goodbye (an HTTP/2 GOAWAY): a
+/// peer that reads nothing does not keep it open.
+pub const GOODBYE_GRACE: Duration = Duration::from_secs(1);
+
 /// Why [`DrainWatch::serve`] stopped driving a connection.
 #[derive(Debug)]
 pub enum Served<E> {
@@ -114,12 +118,15 @@ impl DrainWatch {
     }
 
     /// Drives `conn` to its end: calls `shutdown` on it once draining starts and keeps
-    /// driving it while it finishes; drops it at the deadline, or when `idle` completes.
+    /// driving it while it finishes; drops it at the deadline, or when `idle` completes,
+    /// after calling `give_up` on it: when that returns true (a goodbye such as a GOAWAY
+    /// is on its way), the connection is driven up to [`GOODBYE_GRACE`] longer.
     pub async fn serve<C, E>(
         mut self,
         conn: C,
         shutdown: impl FnOnce(Pin<&mut C>),
         idle: impl Future<Output = ()>,
+        give_up: impl FnOnce(Pin<&mut C>) -> bool,
     ) -> Served<E>
     where
         C: Future<Output = Result<(), E>>,
@@ -131,7 +138,7 @@ impl DrainWatch {
             tokio::select! {
                 res = conn.as_mut() => return Served::Done(res),
                 _ = self.force.wait_for(|f| *f) => return Served::Forced,
-                () = idle.as_mut() => return Served::Idle,
+                () = idle.as_mut() => break,
                 _ = self.draining.wait_for(|d| *d), if shutdown.is_some() => {
                     if let Some(shutdown) = shutdown.take() {
                         shutdown(conn.as_mut());
@@ -139,5 +146,10 @@ impl DrainWatch {
                 }
             }
         }
+        // `idle` completed (outside the select: its watch futures are not `Send`).
+        if give_up(conn.as_mut()) {
+            let _ = tokio::time::timeout(GOODBYE_GRACE, conn.as_mut()).await;
+        }
+        Served::Idle
     }
 }

@@ -12,7 +12,10 @@ use rustls::{pki_types::ServerName, ClientConfig};
 use tokio::{io::AsyncReadExt, net::TcpStream};
 use tokio_rustls::TlsConnector;
 
-use crate::support::{read_all, request, TestServer, PATIENCE};
+use crate::support::{
+    frames::{self, kind, FrameReader},
+    read_all, request, TestServer, PATIENCE,
+};
 
 #[tokio::test]
 async fn alpn_h2_is_served_as_http2() {
@@ -147,6 +150,33 @@ async fn a_connection_that_sends_no_request_is_closed() {
             String::from_utf8_lossy(alpn)
         );
     }
+}
+
+#[tokio::test]
+async fn an_h2_connection_that_sends_no_request_gets_a_goaway_then_eof() {
+    let server = TestServer::start_with(|raw| raw.server.header_read_timeout_secs = 0.3).await;
+    let mut tls = server.tls_connect(&[b"h2"]).await;
+    frames::start(&mut tls, &[]).await.expect("preface");
+    let mut reader = FrameReader::new(tls);
+    let mut goaway = None;
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match reader.next().await {
+                Ok(Some(frame)) if frame.kind == kind::GOAWAY => {
+                    let payload = &frame.payload[..];
+                    let last_stream = u32::from_be_bytes(payload[0..4].try_into().unwrap());
+                    let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+                    goaway = Some((last_stream, code));
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "connection left open");
+    // No stream was processed, and closing was not an error.
+    assert_eq!(goaway, Some((0, frames::code::NO_ERROR)));
 }
 
 #[tokio::test]

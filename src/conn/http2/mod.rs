@@ -131,6 +131,22 @@ where
         }
     }
 
+    /// Closes the connection after a GOAWAY (NO_ERROR; no stream was processed) once it is
+    /// written, open streams or not. Returns whether there is a GOAWAY to write (none
+    /// before the handshake ends).
+    pub fn give_up(mut self: Pin<&mut Self>) -> bool {
+        match &mut self.state {
+            State::Serving(serving) => {
+                serving.conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                true
+            }
+            State::Handshaking(_) | State::Done => {
+                self.state = State::Done;
+                false
+            }
+        }
+    }
+
     /// Sends GOAWAY: no new request is accepted, and the open streams may end.
     pub fn graceful_shutdown(mut self: Pin<&mut Self>) {
         match &mut self.state {

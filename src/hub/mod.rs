@@ -384,7 +384,7 @@ impl Hub {
         Ok(Subscription {
             hub: self.clone(),
             subscriber,
-            replay,
+            replay: replay.map(Box::new),
             resume,
         })
     }

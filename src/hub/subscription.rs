@@ -20,7 +20,9 @@ use crate::sse::{CloseReason, EventSource, Next, Resume};
 pub struct Subscription {
     pub(super) hub: Arc<Hub>,
     pub(super) subscriber: Arc<Subscriber>,
-    pub(super) replay: Option<Replay>,
+    /// Boxed: 80 bytes that live subscriptions (most of them) and finished replays would
+    /// otherwise carry inline for the stream's life.
+    pub(super) replay: Option<Box<Replay>>,
     pub(super) resume: Resume,
 }
 

@@ -7,7 +7,7 @@
 //! client's). A relayed event stream needs none of it: its request head is written once,
 //! then bytes are read as they come. Here the upstream socket belongs to the response body
 //! ([`DirectBody`]), which the client's connection polls like any event stream, reading
-//! through a buffer on the stack: one task hop per event and no buffer kept per stream.
+//! through a buffer of the thread's: one task hop per event and no buffer kept per stream.
 //!
 //! Only requests that ask for an event stream come here ([`is_direct`]); the upstream may
 //! still answer anything (an error page, a redirect), and that body is relayed as it
@@ -16,8 +16,9 @@
 //! connect per stream at the price of its bookkeeping.
 
 use std::{
+    cell::RefCell,
     io,
-    mem::MaybeUninit,
+    io::Read as _,
     pin::Pin,
     task::{ready, Context, Poll},
     time::Duration,
@@ -30,7 +31,7 @@ use http::{
 use http_body::{Body, Frame, SizeHint};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf},
+    io::{AsyncReadExt, AsyncWriteExt, Interest},
     net::TcpStream,
 };
 
@@ -44,7 +45,7 @@ mod chunked;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most response headers accepted (hyper's default).
 const MAX_HEADERS: usize = 100;
-/// Bytes read from the upstream per read, into a buffer on the stack.
+/// Bytes read from the upstream per read, into a buffer of the thread's.
 const READ_BYTES: usize = 16 * 1024;
 
 /// The same keepalive probes as the pooled client's (see `client.rs`): HTTP/1.1 has no
@@ -321,6 +322,48 @@ impl DirectBody {
     }
 }
 
+/// What one read from the upstream gave.
+enum ReadOutcome {
+    Nothing,
+    Data(Option<Bytes>),
+    Eof,
+    Failed(DirectBodyError),
+}
+
+thread_local! {
+    /// Where upstream bytes land before they are decoded: one buffer per thread, so that
+    /// a stream keeps no read buffer between events.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
+}
+
+impl DirectBody {
+    /// Reads once into `buf` and decodes what came. A read that does not fill the buffer
+    /// emptied the socket: readiness is cleared then, without the second read that would
+    /// only say so (one `recv` per arrival instead of two; tokio keeps a readiness that
+    /// arrived meanwhile, so nothing is missed).
+    fn read_and_decode(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        let mut got = 0;
+        let read = self.io.try_io(Interest::READABLE, || {
+            got = (&*SockRef::from(&self.io)).read(buf)?;
+            if got > 0 && got < buf.len() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match read {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => ReadOutcome::Failed(e.into()),
+            _ if got == 0 => match read {
+                Ok(()) => ReadOutcome::Eof,
+                Err(_) => ReadOutcome::Nothing,
+            },
+            _ => match self.decode(&buf[..got]) {
+                Ok(data) => ReadOutcome::Data(data),
+                Err(e) => ReadOutcome::Failed(e),
+            },
+        }
+    }
+}
+
 impl Body for DirectBody {
     type Data = Bytes;
     type Error = DirectBodyError;
@@ -341,25 +384,28 @@ impl Body for DirectBody {
             if matches!(this.framing, Framing::Done) {
                 return Poll::Ready(None);
             }
-            // Read through the stack: a stream keeps no read buffer between events.
-            let mut storage = [MaybeUninit::<u8>::uninit(); READ_BYTES];
-            let mut buf = ReadBuf::uninit(&mut storage);
-            if let Err(e) = ready!(Pin::new(&mut this.io).poll_read(cx, &mut buf)) {
+            if let Err(e) = ready!(this.io.poll_read_ready(cx)) {
                 return Poll::Ready(Some(Err(e.into())));
             }
-            if buf.filled().is_empty() {
-                return Poll::Ready(match this.framing {
-                    Framing::UntilClose => {
-                        this.framing = Framing::Done;
-                        None
-                    }
-                    _ => Some(Err(DirectBodyError::Truncated)),
-                });
-            }
-            match this.decode(buf.filled()) {
-                Err(e) => return Poll::Ready(Some(Err(e))),
-                Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                Ok(None) => {}
+            let read = READ_BUF.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => this.read_and_decode(&mut buf),
+                Err(_) => this.read_and_decode(&mut vec![0; READ_BYTES]),
+            });
+            match read {
+                // Nothing to read after all (readiness is cleared: wait for the next).
+                ReadOutcome::Nothing => continue,
+                ReadOutcome::Data(None) => continue,
+                ReadOutcome::Data(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                ReadOutcome::Eof => {
+                    return Poll::Ready(match this.framing {
+                        Framing::UntilClose => {
+                            this.framing = Framing::Done;
+                            None
+                        }
+                        _ => Some(Err(DirectBodyError::Truncated)),
+                    })
+                }
+                ReadOutcome::Failed(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }

@@ -138,6 +138,12 @@ pub async fn request(
             }
             continue;
         };
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // Never asked for (upgrades are not sent here): the bytes after it are not HTTP.
+            return Err(DirectError::Malformed(
+                "unasked 101 Switching Protocols".into(),
+            ));
+        }
         if response.status().is_informational() {
             // 100 Continue or 103 Early Hints: the final response follows (maybe already
             // in the buffer).

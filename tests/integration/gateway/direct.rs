@@ -124,6 +124,9 @@ async fn bad_answers_are_502_and_silence_is_504() {
         b"SSH-2.0-OpenSSH_9.2\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-",
+        // An upgrade nobody asked for, even with what looks like a response after it.
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n\
+          HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
         huge,
     ] {
         let (_upstream, server) = through_gateway(answer).await;

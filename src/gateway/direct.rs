@@ -99,7 +99,7 @@ pub async fn request(
     config: &RouteConfig,
     parts: &request::Parts,
 ) -> Result<Response<DirectBody>, DirectError> {
-    let authority = config.authority.as_str().to_owned();
+    let authority = config.authority.as_str();
     let host = config.authority.host();
     // An IPv6 literal keeps its brackets in an authority, not in an address.
     let host = host
@@ -113,8 +113,13 @@ pub async fn request(
     )
     .await
     {
-        Err(_) => return Err(DirectError::ConnectTimeout(authority)),
-        Ok(Err(source)) => return Err(DirectError::Connect { authority, source }),
+        Err(_) => return Err(DirectError::ConnectTimeout(authority.to_owned())),
+        Ok(Err(source)) => {
+            return Err(DirectError::Connect {
+                authority: authority.to_owned(),
+                source,
+            })
+        }
         Ok(Ok(io)) => io,
     };
     io.set_nodelay(true)?;
@@ -124,7 +129,7 @@ pub async fn request(
         .with_retries(TCP_KEEPALIVE_RETRIES);
     SockRef::from(&io).set_tcp_keepalive(&keepalive)?;
 
-    io.write_all(&request_head(parts, &authority)).await?;
+    io.write_all(&request_head(parts, authority)).await?;
 
     let mut head = Vec::with_capacity(1024);
     loop {
@@ -326,23 +331,7 @@ impl DirectBody {
         };
         Ok((!data.is_empty()).then_some(data))
     }
-}
 
-/// What one read from the upstream gave.
-enum ReadOutcome {
-    Nothing,
-    Data(Option<Bytes>),
-    Eof,
-    Failed(DirectBodyError),
-}
-
-thread_local! {
-    /// Where upstream bytes land before they are decoded: one buffer per thread, so that
-    /// a stream keeps no read buffer between events.
-    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
-}
-
-impl DirectBody {
     /// Reads once into `buf` and decodes what came. A read that does not fill the buffer
     /// emptied the socket: readiness is cleared then, without the second read that would
     /// only say so (one `recv` per arrival instead of two; tokio keeps a readiness that
@@ -356,18 +345,31 @@ impl DirectBody {
             }
             Ok(())
         });
-        match read {
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => ReadOutcome::Failed(e.into()),
-            _ if got == 0 => match read {
-                Ok(()) => ReadOutcome::Eof,
-                Err(_) => ReadOutcome::Nothing,
-            },
+        match (read, got) {
+            (Err(e), _) if e.kind() != io::ErrorKind::WouldBlock => ReadOutcome::Failed(e.into()),
+            (Ok(()), 0) => ReadOutcome::Eof,
+            // Nothing there after all: readiness is cleared, the next poll waits.
+            (Err(_), 0) => ReadOutcome::Data(None),
             _ => match self.decode(&buf[..got]) {
                 Ok(data) => ReadOutcome::Data(data),
                 Err(e) => ReadOutcome::Failed(e),
             },
         }
     }
+}
+
+/// What one read from the upstream gave.
+enum ReadOutcome {
+    /// Body data, or nothing yet (no bytes, or bytes that were only framing).
+    Data(Option<Bytes>),
+    Eof,
+    Failed(DirectBodyError),
+}
+
+thread_local! {
+    /// Where upstream bytes land before they are decoded: one buffer per thread, so that
+    /// a stream keeps no read buffer between events.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BYTES]);
 }
 
 impl Body for DirectBody {
@@ -398,8 +400,6 @@ impl Body for DirectBody {
                 Err(_) => this.read_and_decode(&mut vec![0; READ_BYTES]),
             });
             match read {
-                // Nothing to read after all (readiness is cleared: wait for the next).
-                ReadOutcome::Nothing => continue,
                 ReadOutcome::Data(None) => continue,
                 ReadOutcome::Data(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
                 ReadOutcome::Eof => {

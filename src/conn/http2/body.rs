@@ -202,8 +202,7 @@ impl Pipe {
 /// pulling a frame from a body: a stream without window keeps its data where it was made
 /// (a subscriber's bounded queue), not in the connection's send buffer.
 pub fn send_capacity(send: &mut SendStream<Bytes>, cx: &mut Context<'_>) -> Result<Poll<()>, Gone> {
-    send.reserve_capacity(1);
-    if send.capacity() > 0 {
+    if has_window(send) {
         // Registers for a reset while the body has nothing to send.
         return match send.poll_reset(cx) {
             Poll::Ready(_) => Err(Gone),
@@ -218,4 +217,11 @@ pub fn send_capacity(send: &mut SendStream<Bytes>, cx: &mut Context<'_>) -> Resu
             Poll::Pending => Ok(Poll::Pending),
         },
     }
+}
+
+/// Whether the stream has at least one byte of window beyond the data it already handed to
+/// `h2` (reserving that byte asks `h2` to assign it).
+pub fn has_window(send: &mut SendStream<Bytes>) -> bool {
+    send.reserve_capacity(1);
+    send.capacity() > 0
 }

@@ -26,7 +26,7 @@ use http_body::Body;
 use slab::Slab;
 use tokio::time::{Instant, Sleep};
 
-use super::body::{send_capacity, Gone};
+use super::body::{has_window, send_capacity, Gone};
 use crate::{
     sse::{EventSource, SseBody},
     stall::StallMark,
@@ -235,7 +235,7 @@ impl EventStream {
                     // A backlog: the frame before may have used up the window. This frame
                     // goes (it is taken; at most one frame waits beyond the window, in h2's
                     // buffer), and the next pass waits for window before taking more.
-                    let full = sent > 0 && window_used_up(&mut self.send);
+                    let full = sent > 0 && !has_window(&mut self.send);
                     if self.send.send_data(data, false).is_err() {
                         return Poll::Ready(());
                     }
@@ -267,12 +267,6 @@ impl EventStream {
         self.waker.wake_by_ref();
         Poll::Pending
     }
-}
-
-/// Whether the stream has no window left beyond the data it already handed to `h2`.
-fn window_used_up(send: &mut SendStream<Bytes>) -> bool {
-    send.reserve_capacity(1);
-    send.capacity() == 0
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -46,6 +46,15 @@ fn bad_values_are_named() {
             "server.write_coalesce_ms",
         ),
         ("[tls]\ncert = \"a.pem\"", "tls.key"),
+        // Beyond what a Duration holds (a panic once, found by the property below).
+        (
+            "[tls]\nwatch_interval_secs = 3e52",
+            "tls.watch_interval_secs",
+        ),
+        (
+            "[tls.acme]\ndomains = [\"example.com\"]\nretry_secs = 1e300",
+            "tls.acme.retry_secs",
+        ),
         (
             "[tls.acme]\ndomains = [\"example.com\"]\nchallenge = \"http-01\"",
             "tls.acme.challenge",

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, ConfigError, DEFAULT_CERT_DIR, DEFAULT_HOSTS};
+use super::{invalid, values::MAX_SECS, ConfigError, DEFAULT_CERT_DIR, DEFAULT_HOSTS};
 
 /// `[tls]` as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -217,11 +217,11 @@ impl RawTls {
         };
         let watch_interval = match self.watch_interval_secs {
             0.0 => None,
-            s if s.is_finite() && s >= 0.05 => Some(Duration::from_secs_f64(s)),
+            s if (0.05..=MAX_SECS).contains(&s) => Some(Duration::from_secs_f64(s)),
             s => {
                 return invalid(
                     "tls.watch_interval_secs",
-                    format!("{s} is not 0 (off) or at least 0.05 seconds"),
+                    format!("{s} is not 0 (off) or between 0.05 seconds and a year"),
                 )
             }
         };
@@ -307,8 +307,11 @@ impl RawAcme {
                 )
             }
         };
-        if !(self.retry_secs.is_finite() && self.retry_secs >= 0.1) {
-            return invalid("tls.acme.retry_secs", "must be at least 0.1 seconds");
+        if !(0.1..=MAX_SECS).contains(&self.retry_secs) {
+            return invalid(
+                "tls.acme.retry_secs",
+                format!("{} is not between 0.1 seconds and a year", self.retry_secs),
+            );
         }
         Ok(AcmeConfig {
             domains,

@@ -19,9 +19,12 @@ pub(super) fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, C
         .or_else(|_| invalid(key, format!("{value:?} is not an IP address and port")))
 }
 
+/// The longest duration a setting takes: a year, far below what `Duration` can hold.
+pub(super) const MAX_SECS: f64 = 86_400.0 * 365.0;
+
 /// A positive number of seconds (at most a year) as a `Duration`.
 pub fn secs(key: &str, value: f64) -> Result<Duration, ConfigError> {
-    if !(value > 0.0 && value <= 86_400.0 * 365.0) {
+    if !(value > 0.0 && value <= MAX_SECS) {
         return invalid(key, format!("{value} is not a positive number of seconds"));
     }
     Ok(Duration::from_secs_f64(value))

@@ -68,7 +68,9 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+            // At most a day: a rate of almost nothing would make the wait overflow.
+            let wait = ((1.0 - bucket.tokens) / self.rate).min(86_400.0);
+            Err(Duration::from_secs_f64(wait))
         }
     }
 }
@@ -182,6 +184,14 @@ mod tests {
         assert!(limiter
             .take(&1, start + Duration::from_millis(100))
             .is_err());
+    }
+
+    #[test]
+    fn a_rate_of_almost_nothing_waits_a_day_instead_of_panicking() {
+        let limiter = RateLimiter::new(1e-320, 1.0);
+        let start = Instant::now();
+        assert!(limiter.take(&1, start).is_ok());
+        assert_eq!(limiter.take(&1, start), Err(Duration::from_secs(86_400)));
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl Server {
         };
         let drain = Drain::new();
         let ctx = Arc::new(ConnContext::new(app, acceptor, &config, metrics.clone()));
-        observe::count_refusals(
+        observe::count_at_scrape(
             &metrics,
             ctx.connections_per_client().clone(),
             publish_limits,
@@ -439,6 +439,7 @@ impl Server {
             published = stats.published,
             subscriptions = stats.subscriptions,
             overflows = stats.overflows,
+            catch_ups = stats.catch_ups,
             "server stopped"
         );
     }
@@ -502,6 +503,7 @@ async fn log_summaries(hub: Arc<Hub>, open: Arc<AtomicU64>) {
             published = stats.published,
             enqueued = stats.enqueued,
             overflows = stats.overflows,
+            catch_ups = stats.catch_ups,
             "summary"
         );
     }

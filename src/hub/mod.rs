@@ -65,6 +65,8 @@ pub struct Hub {
 struct Counters {
     published: AtomicU64,
     overflows: AtomicU64,
+    /// Subscribers that fell behind through the server's lag and caught up from the log.
+    catch_ups: AtomicU64,
     subscriptions: AtomicU64,
     active: AtomicU64,
     /// Subscriptions refused because the hub was full.
@@ -80,6 +82,10 @@ pub struct HubStats {
     pub enqueued: u64,
     /// Streams ended because their subscriber fell behind.
     pub overflows: u64,
+    /// Times a subscriber's queue filled while its client took everything written (the
+    /// server fell behind): the events it missed were read from the log instead of the
+    /// stream ending.
+    pub catch_ups: u64,
     /// Subscriptions opened since start.
     pub subscriptions: u64,
     /// Subscriptions open now.
@@ -350,7 +356,7 @@ impl Hub {
             None => None,
         };
         let subscriber = Arc::new(Subscriber {
-            mailbox: Mailbox::starting_after(self.config.subscriber_queue, known),
+            mailbox: Mailbox::starting_after(self.config.subscriber_queue, known).catching_up(),
             selection,
         });
         let handover = self
@@ -409,6 +415,7 @@ impl Hub {
             published: self.stats.published.load(Ordering::Relaxed),
             enqueued: self.router.enqueued(),
             overflows: self.stats.overflows.load(Ordering::Relaxed),
+            catch_ups: self.stats.catch_ups.load(Ordering::Relaxed),
             subscriptions: self.stats.subscriptions.load(Ordering::Relaxed),
             active_subscriptions: self.stats.active.load(Ordering::Relaxed),
             refused_subscriptions: self.stats.refused.load(Ordering::Relaxed),

@@ -1,5 +1,8 @@
 //! A subscriber's side of the hub: replay from the log up to the hand-over point, then live
-//! events from its mailbox; unregistering on drop.
+//! events from its mailbox; unregistering on drop. When the server fell behind a client
+//! that takes everything written, the mailbox drops events instead of ending the stream,
+//! and the subscription reads them from the log too (a catch-up) before taking live events
+//! again.
 
 use std::{
     sync::{atomic::Ordering, Arc},
@@ -13,7 +16,10 @@ use super::{
     selection::{Subscriber, UpdateView},
     Hub,
 };
-use crate::sse::{CloseReason, EventSource, Next, Resume};
+use crate::sse::{
+    mailbox::{Lag, Taken},
+    CloseReason, EventSource, Next, Resume,
+};
 
 /// A subscriber's registration. Dropping it unsubscribes.
 #[derive(Debug)]
@@ -35,6 +41,9 @@ pub(super) struct Replay {
     pub(super) wants: Wants,
     /// The read under way, kept across polls (a remote log answers later).
     pub(super) reading: Option<ReadFuture>,
+    /// A catch-up after the mailbox dropped events: events evicted before it read them are
+    /// lost to this client, and its stream ends (the client resumes and is told of the gap).
+    pub(super) catching_up: bool,
 }
 
 impl Replay {
@@ -51,6 +60,15 @@ impl Replay {
             until,
             wants,
             reading: None,
+            catching_up: false,
+        }
+    }
+
+    /// The catch-up of the events `subscriber`'s mailbox dropped (see [`Lag`]).
+    fn catch_up(subscriber: &Arc<Subscriber>, lag: Lag<Cursor>) -> Self {
+        Self {
+            catching_up: true,
+            ..Self::new(subscriber, Some(lag.after), lag.through)
         }
     }
 }
@@ -61,6 +79,7 @@ impl std::fmt::Debug for Replay {
             .field("after", &self.after)
             .field("until", &self.until)
             .field("reading", &self.reading.is_some())
+            .field("catching_up", &self.catching_up)
             .finish()
     }
 }
@@ -84,20 +103,36 @@ impl Subscription {
         max: usize,
         out: &mut Vec<Bytes>,
     ) -> Poll<Next> {
-        if self.replay.is_some() {
-            // Live events wait in the mailbox until the replay is over.
-            if let Some(next) = self.poll_replay(cx, max, out) {
-                return next;
+        loop {
+            if self.replay.is_some() {
+                // Live events wait in the mailbox until the replay is over.
+                if let Some(next) = self.poll_replay(cx, max, out) {
+                    return next;
+                }
+            }
+            match self.subscriber.mailbox.poll_take_or_lag(cx, max, out) {
+                Poll::Ready(Taken::Behind(lag)) => {
+                    self.hub.stats.catch_ups.fetch_add(1, Ordering::Relaxed);
+                    self.replay = Some(Box::new(Replay::catch_up(&self.subscriber, lag)));
+                }
+                Poll::Ready(Taken::Next(next)) => {
+                    if let Next::Closed(CloseReason::Overflow) = next {
+                        self.hub.stats.overflows.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(next);
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
-        let polled = self.subscriber.mailbox.poll_take(cx, max, out);
-        if let Poll::Ready(Next::Closed(CloseReason::Overflow)) = polled {
-            self.hub.stats.overflows.fetch_add(1, Ordering::Relaxed);
-        }
-        polled
     }
 
-    /// Reads the next replay batch from the log. `None` once the replay is done.
+    /// Tells the mailbox whether the connection holds this stream back.
+    pub fn set_held(&self, held: bool) {
+        self.subscriber.mailbox.set_held(held);
+    }
+
+    /// Reads the next replay batch from the log. `None` once the replay is done (or a
+    /// catch-up was abandoned: the mailbox then says how the stream ends).
     fn poll_replay(
         &mut self,
         cx: &mut Context<'_>,
@@ -119,6 +154,15 @@ impl Subscription {
             let progressed = read.next.is_some() && read.next != replay.after;
             if read.next.is_some() {
                 replay.after = read.next;
+            }
+            if read.gap && replay.catching_up {
+                // The server fell so far behind that the log evicted what this client was
+                // owed: its stream ends, and resuming tells it of the gap.
+                // Live events queued meanwhile come after the gap: delivering them would
+                // move the client's last id past it, and its resumption would not see it.
+                self.replay = None;
+                self.subscriber.mailbox.abandon(CloseReason::Overflow);
+                return None;
             }
             if read.gap {
                 // Evicted while this subscriber was reading the replay: say so, then go on
@@ -143,6 +187,10 @@ impl EventSource for Subscription {
 
     fn resume(&self) -> &Resume {
         &self.resume
+    }
+
+    fn set_held(&self, held: bool) {
+        Subscription::set_held(self, held);
     }
 
     fn describe(&self) -> String {

@@ -52,6 +52,10 @@ impl EventSource for MercureStream {
         &NO_NOTICE
     }
 
+    fn set_held(&self, held: bool) {
+        self.subscription.set_held(held);
+    }
+
     fn describe(&self) -> String {
         // Only exact topics are kept per stream (in the hub's index); patterns are shared.
         format!("mercure, exact topics {:?}", self.subscription.topics())

@@ -80,6 +80,7 @@ pub struct Metrics {
     cert_expiry: Family<CertLabels, Gauge>,
     acme_renewals: Family<RenewalLabels, Counter>,
     limit_refusals: Family<LimitLabels, Counter>,
+    catch_ups: Counter,
     cluster: ClusterMetrics,
 }
 
@@ -225,6 +226,14 @@ impl Metrics {
              publishes answered 429 (publish_rate), subscriptions answered 503 (subscribers)",
             Family::clone(&limit_refusals),
         );
+        let catch_ups = Counter::default();
+        registry.register(
+            "stream_catch_ups",
+            "Times a stream's queue filled while its client took everything written (the server \
+             fell behind): the events it missed were read from the log instead of the stream \
+             ending as an overflow",
+            catch_ups.clone(),
+        );
         let cluster_metrics = ClusterMetrics {
             append_latency: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
             consumer_lag: FloatGauge::default(),
@@ -257,6 +266,7 @@ impl Metrics {
             cert_expiry,
             acme_renewals,
             limit_refusals,
+            catch_ups,
             cluster: cluster_metrics,
         };
         metrics.create_series();
@@ -466,6 +476,14 @@ impl Metrics {
         let seen = counter.get();
         if total > seen {
             counter.inc_by(total - seen);
+        }
+    }
+
+    /// Brings the count of catch-ups up to the hub's `total` (read at scrape time).
+    pub fn catch_ups_are(&self, total: u64) {
+        let seen = self.catch_ups.get();
+        if total > seen {
+            self.catch_ups.inc_by(total - seen);
         }
     }
 

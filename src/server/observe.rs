@@ -59,9 +59,9 @@ pub(super) fn record_expiry(
     metrics.on_scrape(record);
 }
 
-/// Counts the limits' refusals in `metrics` at each scrape, from the limits' own counts:
-/// the refusing paths pay nothing for it.
-pub(super) fn count_refusals(
+/// Counts the limits' refusals and the hub's catch-ups in `metrics` at each scrape, from
+/// their own counts: the refusing and delivering paths pay nothing for it.
+pub(super) fn count_at_scrape(
     metrics: &Arc<Metrics>,
     connections: Arc<ConnectionsPerClient>,
     publishes: Arc<PublishLimits>,
@@ -72,7 +72,9 @@ pub(super) fn count_refusals(
         if let Some(metrics) = weak.upgrade() {
             metrics.limit_refusals_are(Limit::ConnectionsPerClient, connections.refused());
             metrics.limit_refusals_are(Limit::PublishRate, publishes.refused());
-            metrics.limit_refusals_are(Limit::Subscribers, hub.stats().refused_subscriptions);
+            let stats = hub.stats();
+            metrics.limit_refusals_are(Limit::Subscribers, stats.refused_subscriptions);
+            metrics.catch_ups_are(stats.catch_ups);
         }
     });
 }

@@ -1,10 +1,22 @@
 //! A subscriber's mailbox: the bounded queue between a producer (the hub's router, or the
 //! gateway's fan-out, which push encoded frames) and the subscriber's response body (which
 //! takes them when the connection can send).
+//!
+//! A full queue means one of two things. Either the client does not take what is written
+//! (its flow-control window is closed or its socket is full: the connection says so with
+//! [`Mailbox::set_held`]), and the stream ends so that memory stays bounded (the
+//! slow-consumer policy); or the client takes everything and the server itself fell behind
+//! (a burst, a busy core), and ending the stream would punish a client for the server's
+//! lag. A mailbox made [`Mailbox::catching_up`] tells the two apart: in the second case it
+//! stops queuing and remembers which events it dropped, and its reader reads them from the
+//! log it came from ([`Taken::Behind`]) before taking live events again.
 
 use std::{
     collections::VecDeque,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, MutexGuard,
+    },
     task::{Context, Poll, Waker},
 };
 
@@ -27,6 +39,31 @@ const KEEP_CAPACITY: usize = 4;
 pub struct Mailbox<K = u64> {
     inner: Mutex<Inner<K>>,
     capacity: usize,
+    /// The connection holds the stream back: the client's window is closed or the socket
+    /// takes nothing (see the module's notes).
+    held: AtomicBool,
+    /// A full queue while the client takes data becomes a [`Lag`] instead of an overflow.
+    catch_up: bool,
+}
+
+/// Events dropped from a [`Mailbox::catching_up`] mailbox while its queue was full: every
+/// event keyed after `after`, up to and including `through`, is to be read from the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag<K> {
+    /// The key of the last event queued before the first one dropped.
+    pub after: K,
+    /// The key of the last event dropped.
+    pub through: K,
+}
+
+/// What [`Mailbox::poll_take_or_lag`] found.
+#[derive(Debug)]
+pub enum Taken<K> {
+    /// As [`Mailbox::poll_take`].
+    Next(Next),
+    /// The queue is empty and events were dropped while it was full: the reader reads them
+    /// from the log before it takes the live events queued from now on.
+    Behind(Lag<K>),
 }
 
 #[derive(Debug)]
@@ -36,6 +73,9 @@ struct Inner<K> {
     closed: Option<CloseReason>,
     /// Key of the last event queued by [`Mailbox::push_event`] (or the floor it started at).
     last_key: Option<K>,
+    /// Events dropped while the server was behind (only in a catching-up mailbox). Boxed:
+    /// rare, and two hub cursors inline would grow every subscriber by 40 bytes.
+    lag: Option<Box<Lag<K>>>,
 }
 
 impl<K: Copy + Ord> Mailbox<K> {
@@ -53,8 +93,28 @@ impl<K: Copy + Ord> Mailbox<K> {
                 waker: None,
                 closed: None,
                 last_key: floor,
+                lag: None,
             }),
             capacity: capacity.max(1),
+            held: AtomicBool::new(false),
+            catch_up: false,
+        }
+    }
+
+    /// Makes a full queue a [`Lag`] rather than an overflow while the client is not held
+    /// back (see the module's notes). Only for producers whose events can be read again by
+    /// key (the hub's log); `push` never lags.
+    pub fn catching_up(mut self) -> Self {
+        self.catch_up = true;
+        self
+    }
+
+    /// Says whether the connection holds the stream back (the client's window is closed,
+    /// or its socket takes nothing). A store only on a change: the delivery path calls it
+    /// on every poll.
+    pub fn set_held(&self, held: bool) {
+        if self.held.load(Ordering::Relaxed) != held {
+            self.held.store(held, Ordering::Relaxed);
         }
     }
 
@@ -83,11 +143,22 @@ impl<K: Copy + Ord> Mailbox<K> {
         if inner.closed.is_some() || inner.last_key.is_some_and(|last| last >= key) {
             return (false, None);
         }
-        inner.last_key = Some(key);
-        if inner.queue.len() >= self.capacity {
-            inner.closed = Some(CloseReason::Overflow);
-        } else {
+        let previous = inner.last_key.replace(key);
+        if let Some(lag) = &mut inner.lag {
+            // Behind already: this one is read from the log with the others, in order.
+            lag.through = key;
+        } else if inner.queue.len() < self.capacity {
             inner.queue.push_back(frame.clone());
+        } else {
+            match previous {
+                Some(after) if self.catch_up && !self.held.load(Ordering::Relaxed) => {
+                    inner.lag = Some(Box::new(Lag {
+                        after,
+                        through: key,
+                    }));
+                }
+                _ => inner.closed = Some(CloseReason::Overflow),
+            }
         }
         (true, inner.waker.take())
     }
@@ -108,9 +179,35 @@ impl<K: Copy + Ord> Mailbox<K> {
         inner.waker.take()
     }
 
+    /// Closes the mailbox and drops what it holds: its reader cannot take those frames
+    /// without a gap before them.
+    pub fn abandon(&self, reason: CloseReason) {
+        let mut inner = self.lock();
+        inner.closed.get_or_insert(reason);
+        inner.queue = VecDeque::new();
+        inner.lag = None;
+    }
+
     /// Moves up to `max` queued frames into `out` ([`Next::Frames`]), says the mailbox is
     /// closed and empty ([`Next::Closed`]), or registers the waker when there is nothing.
+    /// For a mailbox that never lags (a [`Taken::Behind`] would end the stream as an
+    /// overflow).
     pub fn poll_take(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<Bytes>) -> Poll<Next> {
+        self.poll_take_or_lag(cx, max, out)
+            .map(|taken| match taken {
+                Taken::Next(next) => next,
+                Taken::Behind(_) => Next::Closed(CloseReason::Overflow),
+            })
+    }
+
+    /// As [`Mailbox::poll_take`], and once the queue is empty, the events dropped while the
+    /// server was behind ([`Taken::Behind`]). Live events queue again from then on.
+    pub fn poll_take_or_lag(
+        &self,
+        cx: &mut Context<'_>,
+        max: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Poll<Taken<K>> {
         let mut inner = self.lock();
         if !inner.queue.is_empty() {
             let n = inner.queue.len().min(max);
@@ -120,10 +217,13 @@ impl<K: Copy + Ord> Mailbox<K> {
                 // streams that once caught up would each hold their peak.
                 inner.queue = VecDeque::new();
             }
-            return Poll::Ready(Next::Frames);
+            return Poll::Ready(Taken::Next(Next::Frames));
+        }
+        if let Some(lag) = inner.lag.take() {
+            return Poll::Ready(Taken::Behind(*lag));
         }
         if let Some(reason) = inner.closed {
-            return Poll::Ready(Next::Closed(reason));
+            return Poll::Ready(Taken::Next(Next::Closed(reason)));
         }
         match &inner.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -193,6 +293,68 @@ mod tests {
             assert_eq!(out.len(), burst);
             assert!(mailbox.capacity() <= KEEP_CAPACITY, "after {burst}");
         }
+    }
+
+    fn take(mailbox: &Mailbox<u64>) -> Poll<Taken<u64>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        mailbox.poll_take_or_lag(&mut cx, 10, &mut Vec::new())
+    }
+
+    #[test]
+    fn a_catching_up_mailbox_lags_while_the_client_takes_data() {
+        let mailbox = Mailbox::<u64>::new(2).catching_up();
+        for key in 1..=5 {
+            assert!(mailbox.push_event(key, &Bytes::from_static(b"x")).0);
+        }
+        assert!(matches!(
+            take(&mailbox),
+            Poll::Ready(Taken::Next(Next::Frames))
+        ));
+        // Keyed 3 to 5 were dropped: the reader reads them from the log.
+        assert!(matches!(
+            take(&mailbox),
+            Poll::Ready(Taken::Behind(Lag {
+                after: 2,
+                through: 5
+            }))
+        ));
+        // Live again, with nothing at or before the lag.
+        assert!(!mailbox.push_event(5, &Bytes::from_static(b"x")).0);
+        mailbox.push_event(6, &Bytes::from_static(b"6"));
+        let mut out = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(mailbox.poll_take_or_lag(&mut cx, 10, &mut out).is_ready());
+        assert_eq!(out, vec![Bytes::from_static(b"6")]);
+        assert!(take(&mailbox).is_pending());
+    }
+
+    #[test]
+    fn a_held_client_overflows_even_when_catching_up() {
+        let mailbox = Mailbox::<u64>::new(2).catching_up();
+        mailbox.set_held(true);
+        for key in 1..=3 {
+            mailbox.push_event(key, &Bytes::from_static(b"x"));
+        }
+        assert!(matches!(
+            take(&mailbox),
+            Poll::Ready(Taken::Next(Next::Frames))
+        ));
+        assert!(matches!(
+            take(&mailbox),
+            Poll::Ready(Taken::Next(Next::Closed(CloseReason::Overflow)))
+        ));
+    }
+
+    #[test]
+    fn an_abandoned_mailbox_drops_what_it_holds() {
+        let mailbox = Mailbox::<u64>::new(4).catching_up();
+        mailbox.push_event(1, &Bytes::from_static(b"x"));
+        mailbox.abandon(CloseReason::Overflow);
+        assert!(!mailbox.push_event(2, &Bytes::from_static(b"x")).0);
+        assert!(matches!(
+            take(&mailbox),
+            Poll::Ready(Taken::Next(Next::Closed(CloseReason::Overflow)))
+        ));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub trait EventSource: std::fmt::Debug + Send + Unpin + 'static {
     fn resume(&self) -> &Resume;
     /// What the stream carries, for logs.
     fn describe(&self) -> String;
+    /// Whether the connection holds the stream back: the client's window is closed or its
+    /// socket takes nothing. A source whose queue fills while this is false knows the
+    /// server fell behind, not the client ([`Mailbox::catching_up`]).
+    fn set_held(&self, _held: bool) {}
 }
 
 /// How a subscription's replay relates to the `Last-Event-ID` it asked for.

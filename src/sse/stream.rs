@@ -82,6 +82,12 @@ pub struct SseBody<S: EventSource + ?Sized> {
     timer: Option<Pin<Box<Sleep>>>,
     /// The connection ticks this stream ([`SseBody::heartbeat_tick`]).
     ticked_by_connection: bool,
+    /// The connection says when it holds the stream back ([`SseBody::set_held`]);
+    /// otherwise the body infers it: a frame taken and no poll since means the transport
+    /// is full (hyper asks for the next frame as soon as it can write it).
+    held_set_by_connection: bool,
+    /// What the source was last told (see [`EventSource::set_held`]).
+    held: bool,
     /// A tick found the stream silent: the next poll sends a heartbeat (unless an event
     /// goes out first).
     heartbeat_due: bool,
@@ -125,6 +131,8 @@ impl<S: EventSource> SseBody<S> {
             deadline,
             timer: Some(Box::pin(tokio::time::sleep_until(first_wake))),
             ticked_by_connection: false,
+            held_set_by_connection: false,
+            held: false,
             heartbeat_due: false,
             remaining: limits.max_events,
             sent_since_tick: true,
@@ -165,6 +173,21 @@ impl<S: EventSource + ?Sized> SseBody<S> {
             None => self.timer = None,
         }
         self.tick_every
+    }
+
+    /// Tells the source whether the connection holds this stream back (the client's window
+    /// is closed, or the socket takes nothing). A connection that calls this once calls it
+    /// whenever it checks the stream's window; otherwise the body infers it.
+    pub fn set_held(&mut self, held: bool) {
+        self.held_set_by_connection = true;
+        self.tell_held(held);
+    }
+
+    fn tell_held(&mut self, held: bool) {
+        if self.held != held {
+            self.held = held;
+            self.subscription.set_held(held);
+        }
     }
 
     /// A tick of the connection (see [`SseBody::tick_from_connection`]): returns true when
@@ -295,6 +318,11 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         if this.ended.is_some() {
             return Poll::Ready(None);
         }
+        let infer_held = !this.held_set_by_connection;
+        if infer_held {
+            // Asked again: the transport took the last frame.
+            this.tell_held(false);
+        }
         if let Some(prelude) = this.prelude.take() {
             return Poll::Ready(Some(Ok(Frame::data(prelude))));
         }
@@ -304,6 +332,10 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         };
         match polled {
             Poll::Ready(Some(bytes)) => {
+                if infer_held {
+                    // Until the transport asks again, it holds this frame (see `held`).
+                    this.tell_held(true);
+                }
                 this.sent_since_tick = true;
                 // An event went out: a heartbeat found due meanwhile is not needed.
                 this.heartbeat_due = false;

@@ -131,6 +131,57 @@ async fn an_http1_subscriber_that_stops_reading_is_disconnected_after_the_stall_
     drop(tls);
 }
 
+#[tokio::test]
+async fn subscribers_that_take_everything_catch_up_when_the_server_falls_behind() {
+    // One slot per subscriber: a burst fills it before a connection gets a turn.
+    let server = TestServer::start_with(|raw| raw.hub.subscriber_queue = 1).await;
+    let mut h2 = server.h2().await;
+    let mut h1 = server.http1().await;
+    let mut subscribers = [
+        h2.subscribe("/events/burst").await,
+        h1.subscribe("/events/burst").await,
+    ];
+    let hub = server.hub.clone();
+    wait_for(|| hub.stats().active_subscriptions == 2).await;
+    // Published in-process without a yield (this test's runtime has one thread): the
+    // whole burst is queued before either connection is polled, as when the server's
+    // cores are busy. The clients read all the while.
+    let fields = ssegate::sse::EventFields::default();
+    let topic = ssegate::hub::TopicName::parse("burst").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..EVENTS {
+        ids.push(
+            hub.publish(&topic, None, &fields, &i.to_string())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for subscriber in &mut subscribers {
+        let events = subscriber.take(EVENTS).await;
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.id.as_str(), e.data.as_str()))
+            .collect();
+        let published: Vec<_> = (0..EVENTS).map(|i| i.to_string()).collect();
+        let want: Vec<_> = ids
+            .iter()
+            .map(|id| id.as_str())
+            .zip(published.iter().map(String::as_str))
+            .collect();
+        assert_eq!(got, want, "every event once, in order");
+    }
+    let stats = hub.stats();
+    assert_eq!(stats.overflows, 0, "no stream ended");
+    assert_eq!(stats.catch_ups, 2, "both read the burst from the log");
+    assert_eq!(stats.active_subscriptions, 2);
+    // And live again afterwards.
+    hub.publish(&topic, None, &fields, "after").await.unwrap();
+    for subscriber in &mut subscribers {
+        assert_eq!(subscriber.next().await.unwrap().data, "after");
+    }
+}
+
 /// Polls `done` until it holds, at most the test's patience.
 async fn wait_for(done: impl Fn() -> bool) {
     tokio::time::timeout(crate::support::PATIENCE, async {

@@ -221,9 +221,13 @@ impl EventStream {
             Err(Gone) => return Poll::Ready(()),
             Ok(Poll::Pending) => {
                 self.mark.held();
+                self.body.set_held(true);
                 return Poll::Pending;
             }
-            Ok(Poll::Ready(())) => self.mark.waiting(),
+            Ok(Poll::Ready(())) => {
+                self.mark.waiting();
+                self.body.set_held(false);
+            }
         }
         let mut cx = Context::from_waker(&self.waker);
         for sent in 0..FRAMES_PER_PASS {

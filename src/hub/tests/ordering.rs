@@ -85,13 +85,15 @@ async fn evicted_events_during_replay_are_reported() {
 }
 
 #[tokio::test]
-async fn a_full_queue_ends_the_stream_without_blocking_the_publisher() {
+async fn a_full_queue_of_a_held_client_ends_the_stream_without_blocking_the_publisher() {
     let config = HubConfig {
         subscriber_queue: 4,
         ..HubConfig::default()
     };
     let hub = TestHub::memory(config, 1);
     let mut slow = hub.subscribe(vec![topic("a")], None).await.unwrap();
+    // The connection says the client takes nothing (its window is closed).
+    slow.set_held(true);
     for i in 0..10 {
         publish(&hub, "a", &i.to_string()).await;
     }
@@ -99,6 +101,107 @@ async fn a_full_queue_ends_the_stream_without_blocking_the_publisher() {
     assert_eq!(frames.len(), 4);
     assert!(matches!(end, Some(Next::Closed(CloseReason::Overflow))));
     assert_eq!(hub.stats().overflows, 1);
+    assert_eq!(hub.stats().catch_ups, 0);
+}
+
+fn numbered(range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|i| format!("id: {i}\ndata: {i}\n\n")).collect()
+}
+
+#[tokio::test]
+async fn a_full_queue_while_the_client_takes_data_catches_up_from_the_log() {
+    let config = HubConfig {
+        subscriber_queue: 4,
+        ..HubConfig::default()
+    };
+    for hub in TestHub::both(config, 0) {
+        let mut behind = hub.subscribe(vec![topic("a")], None).await.unwrap();
+        // Not held: the server fell behind a client that takes everything.
+        for i in 0..10 {
+            publish(&hub, "a", &i.to_string()).await;
+        }
+        publish(&hub, "b", "another topic").await;
+        let (frames, end) = drain(&mut behind).await;
+        assert_eq!(frames, numbered(0..10), "every event once, in order");
+        assert!(end.is_none(), "still open: {end:?}");
+        // Live again after the catch-up, with nothing twice.
+        for i in 11..13 {
+            publish(&hub, "a", &i.to_string()).await;
+        }
+        assert_eq!(drain(&mut behind).await.0, numbered(11..13));
+        let stats = hub.stats();
+        assert_eq!((stats.catch_ups, stats.overflows), (1, 0));
+    }
+}
+
+#[tokio::test]
+async fn events_published_during_a_catch_up_follow_it_in_order() {
+    let config = HubConfig {
+        subscriber_queue: 2,
+        ..HubConfig::default()
+    };
+    for hub in TestHub::both(config, 0) {
+        let mut behind = hub.subscribe(vec![topic("a")], None).await.unwrap();
+        for i in 0..5 {
+            publish(&hub, "a", &i.to_string()).await;
+        }
+        let mut frames = Vec::new();
+        let mut next = 5;
+        // One small batch at a time, publishing between takes: the queue overflows again
+        // while the catch-up is read.
+        while frames.len() < 20 {
+            let mut out = Vec::new();
+            // A remote log answers a read later: wait for it (bounded).
+            let taken = poll_fn(|cx| behind.poll_next(cx, 1, &mut out));
+            let polled = tokio::time::timeout(std::time::Duration::from_secs(5), taken)
+                .await
+                .unwrap_or_else(|_| panic!("stuck after {frames:?}"));
+            assert!(
+                matches!(polled, Next::Frames),
+                "{polled:?} after {frames:?}"
+            );
+            frames.extend(out.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()));
+            if next < 20 {
+                publish(&hub, "a", &next.to_string()).await;
+                next += 1;
+            }
+        }
+        assert_eq!(frames, numbered(0..20));
+        assert!(hub.stats().catch_ups >= 1);
+        assert_eq!(hub.stats().overflows, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_catch_up_the_log_no_longer_holds_ends_the_stream() {
+    let config = HubConfig {
+        subscriber_queue: 2,
+        history_max_events: 4,
+        ..HubConfig::default()
+    };
+    for hub in TestHub::both(config, 0) {
+        let mut behind = hub.subscribe(vec![topic("a")], None).await.unwrap();
+        for i in 0..10 {
+            publish(&hub, "a", &i.to_string()).await;
+        }
+        // The two queued ones, then events 2..6 were evicted before the catch-up read them:
+        // this client cannot have them, and it is told by its stream ending (it resumes
+        // with its last id and learns of the gap), never by a silent skip.
+        let (frames, end) = drain(&mut behind).await;
+        assert_eq!(frames, numbered(0..2));
+        assert!(
+            matches!(end, Some(Next::Closed(CloseReason::Overflow))),
+            "{end:?}"
+        );
+        assert_eq!(hub.stats().overflows, 1);
+        publish(&hub, "a", "after").await;
+        let (frames, end) = drain(&mut behind).await;
+        assert!(frames.is_empty(), "nothing after the end: {frames:?}");
+        assert!(
+            matches!(end, Some(Next::Closed(CloseReason::Overflow))),
+            "{end:?}"
+        );
+    }
 }
 
 #[tokio::test]

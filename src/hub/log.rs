@@ -18,17 +18,26 @@ use super::PublishError;
 /// The position of an event in a log. Events are totally ordered by cursor; what a cursor
 /// holds is the log's business (a sequence number, a stream entry id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor(u128);
+pub struct Cursor {
+    // Two halves rather than a `u128`, which is aligned to 16 bytes: every subscriber's
+    // mailbox keeps one, and the alignment padded it by 16 bytes. Compared high half first,
+    // so the order is the `u128`'s.
+    high: u64,
+    low: u64,
+}
 
 impl Cursor {
     /// A cursor from a log's own representation, which must order events as the log does.
     pub const fn from_raw(raw: u128) -> Self {
-        Self(raw)
+        Self {
+            high: (raw >> 64) as u64,
+            low: raw as u64,
+        }
     }
 
     /// The log's representation of this cursor.
     pub const fn raw(self) -> u128 {
-        self.0
+        ((self.high as u128) << 64) | self.low as u128
     }
 }
 

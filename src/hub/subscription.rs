@@ -204,3 +204,19 @@ impl Drop for Subscription {
         self.hub.stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+    use crate::sse::SseBody;
+
+    /// What every idle stream holds for life, against the allocator's size classes (see
+    /// PERFORMANCE.md, "Where an idle stream's memory goes"): a field more moves a record
+    /// into the next class for a million streams at once.
+    #[test]
+    fn an_idle_streams_records_stay_within_their_size_classes() {
+        // An `Arc` adds its two counts: 176 + 16 fills the 192-byte class.
+        assert!(std::mem::size_of::<Subscriber>() <= 176);
+        assert!(std::mem::size_of::<SseBody<Subscription>>() <= 112);
+    }
+}

@@ -24,10 +24,73 @@ use bytes::Bytes;
 
 use super::{CloseReason, Next};
 
-/// The queue capacity an emptied mailbox keeps (the smallest a `VecDeque` of frames
-/// allocates): a stream that receives an event now and then does not allocate each time,
-/// and one that caught up after a burst does not keep the burst's capacity.
+/// The deque capacity an emptied mailbox keeps (the smallest a `VecDeque` of frames
+/// allocates): a busy stream does not allocate at every event, and one that caught up after
+/// a burst does not keep the burst's capacity.
 const KEEP_CAPACITY: usize = 4;
+
+/// A mailbox's frames. Most mailboxes hold none or one at a time (a stream that receives an
+/// event now and then is polled before the next one comes): one frame is kept inline, and a
+/// deque is allocated only once frames pile up. An idle stream that once received an event
+/// then holds no queue storage (a deque's first block is 128 bytes).
+#[derive(Debug, Default)]
+enum Frames {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(VecDeque<Bytes>),
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        match self {
+            Frames::Empty => 0,
+            Frames::One(_) => 1,
+            Frames::Many(deque) => deque.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        *self = match std::mem::take(self) {
+            Frames::Empty => Frames::One(frame),
+            Frames::One(first) => Frames::Many(VecDeque::from([first, frame])),
+            Frames::Many(mut deque) => {
+                deque.push_back(frame);
+                Frames::Many(deque)
+            }
+        };
+    }
+
+    /// Moves up to `max` (at least one) frames into `out`.
+    fn take_into(&mut self, max: usize, out: &mut Vec<Bytes>) {
+        match std::mem::take(self) {
+            Frames::Empty => {}
+            Frames::One(frame) => out.push(frame),
+            Frames::Many(mut deque) => {
+                let n = deque.len().min(max.max(1));
+                out.extend(deque.drain(..n));
+                // A burst's deque is not kept for the stream's life: tens of thousands of
+                // streams that once caught up would each hold their peak.
+                if !deque.is_empty() || deque.capacity() <= KEEP_CAPACITY {
+                    *self = Frames::Many(deque);
+                }
+            }
+        }
+    }
+
+    /// The storage the frames take besides the mailbox itself.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        match self {
+            Frames::Many(deque) => deque.capacity(),
+            Frames::Empty | Frames::One(_) => 0,
+        }
+    }
+}
 
 /// The queue plus the waker of the body waiting on it. A plain mutex: it is held for a
 /// push or a drain, never across an await, and the two sides rarely contend.
@@ -38,7 +101,9 @@ const KEEP_CAPACITY: usize = 4;
 #[derive(Debug)]
 pub struct Mailbox<K = u64> {
     inner: Mutex<Inner<K>>,
-    capacity: usize,
+    /// Frames queued at most (a `u32`: with the flags beside it, the mailbox stays in a
+    /// smaller allocation class).
+    capacity: u32,
     /// The connection holds the stream back: the client's window is closed or the socket
     /// takes nothing (see the module's notes).
     held: AtomicBool,
@@ -68,7 +133,7 @@ pub enum Taken<K> {
 
 #[derive(Debug)]
 struct Inner<K> {
-    queue: VecDeque<Bytes>,
+    queue: Frames,
     waker: Option<Waker>,
     closed: Option<CloseReason>,
     /// Key of the last event queued by [`Mailbox::push_event`] (or the floor it started at).
@@ -89,13 +154,13 @@ impl<K: Copy + Ord> Mailbox<K> {
     pub fn starting_after(capacity: usize, floor: Option<K>) -> Self {
         Self {
             inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
+                queue: Frames::Empty,
                 waker: None,
                 closed: None,
                 last_key: floor,
                 lag: None,
             }),
-            capacity: capacity.max(1),
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
             held: AtomicBool::new(false),
             catch_up: false,
         }
@@ -126,10 +191,10 @@ impl<K: Copy + Ord> Mailbox<K> {
         if inner.closed.is_some() {
             return None;
         }
-        if inner.queue.len() >= self.capacity {
+        if inner.queue.len() >= self.capacity as usize {
             inner.closed = Some(CloseReason::Overflow);
         } else {
-            inner.queue.push_back(frame.clone());
+            inner.queue.push(frame.clone());
         }
         inner.waker.take()
     }
@@ -147,8 +212,8 @@ impl<K: Copy + Ord> Mailbox<K> {
         if let Some(lag) = &mut inner.lag {
             // Behind already: this one is read from the log with the others, in order.
             lag.through = key;
-        } else if inner.queue.len() < self.capacity {
-            inner.queue.push_back(frame.clone());
+        } else if inner.queue.len() < self.capacity as usize {
+            inner.queue.push(frame.clone());
         } else {
             match previous {
                 Some(after) if self.catch_up && !self.held.load(Ordering::Relaxed) => {
@@ -184,7 +249,7 @@ impl<K: Copy + Ord> Mailbox<K> {
     pub fn abandon(&self, reason: CloseReason) {
         let mut inner = self.lock();
         inner.closed.get_or_insert(reason);
-        inner.queue = VecDeque::new();
+        inner.queue = Frames::Empty;
         inner.lag = None;
     }
 
@@ -210,13 +275,7 @@ impl<K: Copy + Ord> Mailbox<K> {
     ) -> Poll<Taken<K>> {
         let mut inner = self.lock();
         if !inner.queue.is_empty() {
-            let n = inner.queue.len().min(max);
-            out.extend(inner.queue.drain(..n));
-            if inner.queue.is_empty() && inner.queue.capacity() > KEEP_CAPACITY {
-                // A burst's queue is not kept for the stream's life: tens of thousands of
-                // streams that once caught up would each hold their peak.
-                inner.queue = VecDeque::new();
-            }
+            inner.queue.take_into(max, out);
             return Poll::Ready(Taken::Next(Next::Frames));
         }
         if let Some(lag) = inner.lag.take() {
@@ -355,6 +414,30 @@ mod tests {
             take(&mailbox),
             Poll::Ready(Taken::Next(Next::Closed(CloseReason::Overflow)))
         ));
+    }
+
+    #[test]
+    fn one_frame_at_a_time_needs_no_queue_storage() {
+        let mailbox = Mailbox::<u64>::new(8);
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..3u8 {
+            mailbox.push(&Bytes::from(vec![i]));
+            assert_eq!(mailbox.capacity(), 0, "one frame is kept inline");
+            let mut out = Vec::new();
+            assert!(mailbox.poll_take(&mut cx, 64, &mut out).is_ready());
+            assert_eq!(out, vec![Bytes::from(vec![i])]);
+        }
+        // Two or more pile up in a deque, taken in order.
+        for i in 0..3u8 {
+            mailbox.push(&Bytes::from(vec![i]));
+        }
+        let mut out = Vec::new();
+        assert!(mailbox.poll_take(&mut cx, 2, &mut out).is_ready());
+        assert!(mailbox.poll_take(&mut cx, 2, &mut out).is_ready());
+        assert_eq!(
+            out,
+            (0..3u8).map(|i| Bytes::from(vec![i])).collect::<Vec<_>>()
+        );
     }
 
     #[test]

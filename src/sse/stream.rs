@@ -73,10 +73,16 @@ pub struct SourceFailed;
 /// so `SseBody<dyn EventSource>` is a valid (unsized) type that boxed bodies coerce into.
 #[derive(Debug)]
 pub struct SseBody<S: EventSource + ?Sized> {
-    prelude: Option<Bytes>,
+    /// The opening comment is still to be sent.
+    opening: bool,
+    /// The gap notice that follows it, when the resumption had a gap. Boxed, like
+    /// `limits`: rare, and every stream would carry the room for life (the body stays
+    /// within a 128-byte allocation).
+    gap_notice: Option<Box<Bytes>>,
     tick_every: Duration,
     next_tick: Instant,
-    deadline: Option<Instant>,
+    /// The stream's `limit` and `timeout`, when it has either.
+    limits: Option<Box<Limits>>,
     /// The stream's own timer: its ticks and its deadline, or only its deadline once its
     /// connection ticks it (none without a deadline then).
     timer: Option<Pin<Box<Sleep>>>,
@@ -91,13 +97,21 @@ pub struct SseBody<S: EventSource + ?Sized> {
     /// A tick found the stream silent: the next poll sends a heartbeat (unless an event
     /// goes out first).
     heartbeat_due: bool,
-    remaining: Option<u64>,
     sent_since_tick: bool,
     delivered: u64,
     ended: Option<EndReason>,
     /// Counted by the front door's handles once [`SseBody::observe`]d.
     metrics: Option<Arc<StreamMetrics>>,
     subscription: S,
+}
+
+/// A stream's optional ends, as they stand.
+#[derive(Debug)]
+struct Limits {
+    /// Events still to send before the stream ends.
+    remaining: Option<u64>,
+    /// When the stream ends.
+    deadline: Option<Instant>,
 }
 
 impl<S: EventSource> SseBody<S> {
@@ -110,31 +124,32 @@ impl<S: EventSource> SseBody<S> {
         limits: StreamLimits,
         last_event_id: Option<&str>,
     ) -> Self {
-        // Static unless there is a gap to report: no allocation per subscription.
-        let prelude = if *subscription.resume() == Resume::Gap {
-            let mut prelude = BytesMut::from(OPEN_COMMENT);
-            prelude.extend_from_slice(&gap_notice(last_event_id));
-            prelude.freeze()
-        } else {
-            Bytes::from_static(OPEN_COMMENT)
-        };
+        // No allocation per subscription unless there is a gap to report.
+        let gap_notice =
+            (*subscription.resume() == Resume::Gap).then(|| Box::new(gap_notice(last_event_id)));
         let now = Instant::now();
         let tick_every = (heartbeat_interval / 2).max(Duration::from_millis(1));
         let next_tick = now + tick_every.mul_f64(fastrand::f64());
         let deadline = limits.max_duration.map(|d| now + d);
         let first_wake = deadline.map_or(next_tick, |d| d.min(next_tick));
+        let limits = (deadline.is_some() || limits.max_events.is_some()).then(|| {
+            Box::new(Limits {
+                remaining: limits.max_events,
+                deadline,
+            })
+        });
         Self {
             subscription,
-            prelude: Some(prelude),
+            opening: true,
+            gap_notice,
             tick_every,
             next_tick,
-            deadline,
+            limits,
             timer: Some(Box::pin(tokio::time::sleep_until(first_wake))),
             ticked_by_connection: false,
             held_set_by_connection: false,
             held: false,
             heartbeat_due: false,
-            remaining: limits.max_events,
             sent_since_tick: true,
             delivered: 0,
             ended: None,
@@ -164,7 +179,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// for its `timeout`, if any.
     pub fn tick_from_connection(&mut self) -> Duration {
         self.ticked_by_connection = true;
-        match self.deadline {
+        match self.deadline() {
             Some(deadline) => {
                 if let Some(timer) = &mut self.timer {
                     timer.as_mut().reset(deadline);
@@ -211,6 +226,10 @@ impl<S: EventSource + ?Sized> SseBody<S> {
         self.ended == Some(EndReason::SourceFailed)
     }
 
+    fn deadline(&self) -> Option<Instant> {
+        self.limits.as_ref().and_then(|l| l.deadline)
+    }
+
     fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
         self.ended = Some(reason);
         if reason == EndReason::SourceFailed {
@@ -221,7 +240,8 @@ impl<S: EventSource + ?Sized> SseBody<S> {
 
     /// Events first, then the timer: a due heartbeat is skipped when an event goes out.
     fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let max = self.remaining.map_or(MAX_BATCH, |r| {
+        let remaining = self.limits.as_ref().and_then(|l| l.remaining);
+        let max = remaining.map_or(MAX_BATCH, |r| {
             usize::try_from(r).unwrap_or(MAX_BATCH).min(MAX_BATCH)
         });
         if max == 0 {
@@ -252,7 +272,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
                 if let Some(metrics) = &self.metrics {
                     metrics.delivered(scratch);
                 }
-                if let Some(r) = &mut self.remaining {
+                if let Some(r) = self.limits.as_mut().and_then(|l| l.remaining.as_mut()) {
                     *r = r.saturating_sub(count);
                 }
                 Poll::Ready(Some(concat(scratch)))
@@ -274,10 +294,11 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// Returns a heartbeat when one is due, ends the stream at its deadline, and re-arms
     /// the timer otherwise.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let deadline = self.deadline();
         if let Some(timer) = &mut self.timer {
             while timer.as_mut().poll(cx).is_ready() {
                 let now = Instant::now();
-                if self.deadline.is_some_and(|d| now >= d) {
+                if deadline.is_some_and(|d| now >= d) {
                     self.ended = Some(EndReason::Timeout);
                     return Poll::Ready(None);
                 }
@@ -291,7 +312,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
                         self.next_tick = now + self.tick_every;
                     }
                 }
-                let wake = match (self.deadline, self.ticked_by_connection) {
+                let wake = match (deadline, self.ticked_by_connection) {
                     (Some(deadline), true) => deadline,
                     (deadline, _) => deadline.map_or(self.next_tick, |d| d.min(self.next_tick)),
                 };
@@ -323,7 +344,15 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
             // Asked again: the transport took the last frame.
             this.tell_held(false);
         }
-        if let Some(prelude) = this.prelude.take() {
+        if std::mem::take(&mut this.opening) {
+            let prelude = match this.gap_notice.take() {
+                None => Bytes::from_static(OPEN_COMMENT),
+                Some(notice) => {
+                    let mut prelude = BytesMut::from(OPEN_COMMENT);
+                    prelude.extend_from_slice(&notice);
+                    prelude.freeze()
+                }
+            };
             return Poll::Ready(Some(Ok(Frame::data(prelude))));
         }
         let polled = match this.poll_events(cx) {

@@ -14,6 +14,7 @@
 //! for bodies of known size, `content-length`.
 
 mod body;
+mod budget;
 mod keepalive;
 mod streams;
 
@@ -43,6 +44,7 @@ use crate::{
     sse::{EventSource, SseBody},
     stall::{StallMark, StallWatch},
 };
+use budget::{Budget, Budgeted};
 use keepalive::KeepAlive;
 use streams::EventStreams;
 
@@ -58,6 +60,13 @@ const ACCEPTS_PER_POLL: usize = 32;
 /// slots (~23 KiB) for the connection's life. Opened in batches, between writes, it stays
 /// at 64.
 const OPENS_PER_POLL: usize = 16;
+
+/// Requests a client may cancel before the connection even read them, per second, before
+/// the connection is closed with GOAWAY(ENHANCE_YOUR_CALM): the rapid-reset attack
+/// (CVE-2023-44487). `h2` counts such streams only while they wait in one read's batch,
+/// and the connection reads a little per turn (see [`budget`]); a browser cancels streams
+/// it has had for a while, not ones it has just sent.
+const EARLY_RESETS_PER_SECOND: u32 = 100;
 
 /// Why a connection ended with an error.
 #[derive(Debug, thiserror::Error)]
@@ -96,16 +105,18 @@ pub(super) struct Http2Connection<I> {
     state: State<I>,
     config: Http2Config,
     requests: Requests,
+    /// What the transport may still read this turn (see [`budget`]).
+    budget: Budget,
 }
 
 enum State<I> {
-    Handshaking(Pin<Box<Handshake<I, Bytes>>>),
+    Handshaking(Pin<Box<Handshake<Budgeted<I>, Bytes>>>),
     Serving(Box<Serving<I>>),
     Done,
 }
 
 struct Serving<I> {
-    conn: Connection<I, Bytes>,
+    conn: Connection<Budgeted<I>, Bytes>,
     /// False once `h2` accepts no more requests (GOAWAY sent or received).
     accepting: bool,
     /// A graceful shutdown started: requests that still arrive are refused.
@@ -116,6 +127,30 @@ struct Serving<I> {
     handoffs: mpsc::UnboundedReceiver<Box<Handoff>>,
     streams: EventStreams,
     keepalive: Option<KeepAlive>,
+    early_resets: EarlyResets,
+}
+
+/// Requests the client cancelled before the connection read them, in the current second.
+#[derive(Default)]
+struct EarlyResets {
+    since: Option<tokio::time::Instant>,
+    count: u32,
+}
+
+impl EarlyResets {
+    /// Counts one; false once the client is over [`EARLY_RESETS_PER_SECOND`].
+    fn count(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        match self.since {
+            Some(since) if now.duration_since(since) < std::time::Duration::from_secs(1) => {}
+            _ => {
+                self.since = Some(now);
+                self.count = 0;
+            }
+        }
+        self.count += 1;
+        self.count <= EARLY_RESETS_PER_SECOND
+    }
 }
 
 impl<I> Http2Connection<I>
@@ -131,10 +166,13 @@ where
             .initial_connection_window_size(config.initial_connection_window)
             .max_header_list_size(config.max_header_list_size)
             .max_send_buffer_size(config.max_send_buf_size);
+        let budget = Budget::default();
+        let io = Budgeted::new(io, budget.clone());
         Self {
             state: State::Handshaking(Box::pin(builder.handshake(io))),
             config: config.clone(),
             requests,
+            budget,
         }
     }
 
@@ -176,6 +214,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        this.budget.refill();
         loop {
             match &mut this.state {
                 State::Handshaking(handshake) => match handshake.as_mut().poll(cx) {
@@ -194,6 +233,7 @@ where
                             handoffs,
                             streams: EventStreams::new(),
                             keepalive,
+                            early_resets: EarlyResets::default(),
                         }));
                     }
                     Poll::Ready(Err(e)) => {
@@ -253,7 +293,18 @@ where
             }
             accepted += 1;
             match self.conn.poll_accept(cx) {
-                Poll::Ready(Some(Ok((request, respond)))) => {
+                Poll::Ready(Some(Ok((request, mut respond)))) => {
+                    // A no-op waker: the stream's own task registers when it waits.
+                    let mut probe = Context::from_waker(std::task::Waker::noop());
+                    if respond.poll_reset(&mut probe).is_ready() {
+                        // Cancelled before it was read: nothing to answer, nothing to start.
+                        if !self.early_resets.count() {
+                            tracing::debug!("requests cancelled as they are sent; closing");
+                            self.conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                            self.accepting = false;
+                        }
+                        continue;
+                    }
                     self.dispatch(request, respond, requests)
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e.into())),

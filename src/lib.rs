@@ -24,7 +24,8 @@
 //! - Shared leaves: [`http`] (connection info, client address, error responses, body
 //!   readers, the response body type), [`auth`] (access tokens), [`config`] (the TOML file
 //!   and its validation into plain data), [`metrics`] (the Prometheus registry and the
-//!   handles every layer counts with; imports nothing of the crate).
+//!   handles every layer counts with; imports nothing of the crate), [`files`] (operator
+//!   files read with a size bound; imports nothing).
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`), apart from public
 //!   traffic; only the server imports it.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
@@ -43,6 +44,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo;
+pub mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -72,7 +72,7 @@ fn account_path(config: &AcmeConfig) -> PathBuf {
 /// The account's credentials from an earlier run, if any.
 pub(super) fn load_account(config: &AcmeConfig) -> Result<Option<AccountCredentials>, AcmeError> {
     let path = account_path(config);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::files::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(AcmeError::Storage { path, source }),

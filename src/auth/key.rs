@@ -204,7 +204,7 @@ impl std::fmt::Debug for Key {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Io {
+    crate::files::read(path).map_err(|source| KeyError::Io {
         path: path.to_path_buf(),
         source,
     })

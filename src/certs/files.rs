@@ -28,7 +28,7 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
-    match fs::read(path) {
+    match crate::files::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(CertError::Read {

@@ -5,7 +5,6 @@
 //! chain to *this* CA, for this host, at this time?"), so it needs no X.509 parser and no
 //! sidecar state that could drift from the files it describes.
 
-use std::fs;
 use std::time::Duration;
 
 use rcgen::{
@@ -35,11 +34,11 @@ const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Why the existing server certificate cannot be reused, or `None` if it can.
 /// Every failure means "reissue", so the reasons are only for the log.
 pub(super) fn reuse_problem(paths: &CertPaths, ca: &Ca, hosts: &[Host]) -> Option<String> {
-    let chain_pem = match fs::read(&paths.server_cert) {
+    let chain_pem = match crate::files::read(&paths.server_cert) {
         Ok(bytes) => bytes,
         Err(e) => return Some(format!("cannot read {}: {e}", paths.server_cert.display())),
     };
-    let key_pem = match fs::read(&paths.server_key) {
+    let key_pem = match crate::files::read(&paths.server_key) {
         Ok(bytes) => bytes,
         Err(e) => return Some(format!("cannot read {}: {e}", paths.server_key.display())),
     };

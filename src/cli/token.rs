@@ -57,7 +57,7 @@ pub struct TokenArgs {
 pub fn token(args: &TokenArgs) -> Result<(), CliError> {
     let secret = match (&args.secret_file, &args.secret) {
         (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+            let bytes = ssegate::files::read(path).map_err(|source| CliError::Io {
                 context: "cannot read the secret file",
                 source,
             })?;

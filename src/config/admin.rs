@@ -80,7 +80,7 @@ impl RawAdmin {
         };
         let token = match &self.token_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).or_else(|e| {
+                let text = crate::files::read_to_string(path).or_else(|e| {
                     invalid(
                         "admin.token_file",
                         format!("cannot read {}: {e}", path.display()),

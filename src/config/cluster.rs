@@ -138,7 +138,7 @@ impl RawCluster {
             Some(_) if redis_url.scheme() != "rediss" => {
                 return invalid("cluster.ca_file", "only applies to rediss:// URLs")
             }
-            Some(path) => Some(std::fs::read(&path).or_else(|e| {
+            Some(path) => Some(crate::files::read(&path).or_else(|e| {
                 invalid(
                     "cluster.ca_file",
                     format!("cannot read {}: {e}", path.display()),
@@ -230,7 +230,7 @@ fn read_secret(key: &str, path: Option<PathBuf>) -> Result<Option<Secret>, Confi
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path)
+    let text = crate::files::read_to_string(&path)
         .or_else(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
     let secret = text.trim_end_matches(['\r', '\n']);
     if secret.is_empty() {

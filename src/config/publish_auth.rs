@@ -86,7 +86,7 @@ pub(super) fn publish_auth(
         }
     };
     if let Some(path) = file {
-        let text = std::fs::read_to_string(&path).or_else(|e| {
+        let text = crate::files::read_to_string(&path).or_else(|e| {
             invalid(
                 "hub.publish_tokens_file",
                 format!("cannot read {}: {e}", path.display()),

@@ -278,7 +278,7 @@ impl RawAcme {
             }
         }
         if let Some(path) = &self.ca {
-            std::fs::read(path).or_else(|e| {
+            crate::files::read(path).or_else(|e| {
                 invalid(
                     "tls.acme.ca",
                     format!("cannot read {}: {e}", path.display()),

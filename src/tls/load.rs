@@ -123,7 +123,7 @@ fn describe(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTime, Syste
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    crate::files::read(path).map_err(|source| TlsError::Read {
         what,
         path: path.to_owned(),
         source,

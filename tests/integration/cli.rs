@@ -331,6 +331,16 @@ async fn serve_config_with_unknown_key_exits_64_naming_it() {
 }
 
 #[tokio::test]
+async fn serve_config_that_never_ends_exits_64_naming_it() {
+    // A device or a runaway file is refused at a bound, not read until memory runs out.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = run(tmp.path(), &["serve", "--config", "/dev/zero"]).await;
+    let stderr = out.expect_failure(Some(64));
+    assert!(stderr.contains("/dev/zero"), "{stderr}");
+    assert!(stderr.contains("larger than"), "{stderr}");
+}
+
+#[tokio::test]
 async fn serve_config_with_bad_listen_address_exits_64_naming_server_listen() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = serve_with_config(tmp.path(), "[server]\nlisten = \"nope\"\n").await;

@@ -330,7 +330,7 @@ fn load_key(key_name: &str, raw: RawKey) -> Result<Loaded, ConfigError> {
             Err(e) => return key_error("hmac_secret", &e),
         }
     } else if let Some(path) = raw.hmac_secret_file {
-        let secret = match std::fs::read(&path) {
+        let secret = match crate::files::read(&path) {
             Ok(bytes) => bytes,
             Err(e) => {
                 return key_error(

@@ -54,29 +54,36 @@ impl Frames {
         self.len() == 0
     }
 
+    /// Appends a frame; a deque that is already there takes it in place (the usual case
+    /// of a busy stream, on the delivery path).
     fn push(&mut self, frame: Bytes) {
-        *self = match std::mem::take(self) {
-            Frames::Empty => Frames::One(frame),
-            Frames::One(first) => Frames::Many(VecDeque::from([first, frame])),
-            Frames::Many(mut deque) => {
-                deque.push_back(frame);
-                Frames::Many(deque)
+        match self {
+            Frames::Many(deque) => deque.push_back(frame),
+            Frames::Empty => *self = Frames::One(frame),
+            Frames::One(_) => {
+                if let Frames::One(first) = std::mem::take(self) {
+                    *self = Frames::Many(VecDeque::from([first, frame]));
+                }
             }
-        };
+        }
     }
 
     /// Moves up to `max` (at least one) frames into `out`.
     fn take_into(&mut self, max: usize, out: &mut Vec<Bytes>) {
-        match std::mem::take(self) {
+        match self {
             Frames::Empty => {}
-            Frames::One(frame) => out.push(frame),
-            Frames::Many(mut deque) => {
+            Frames::One(_) => {
+                if let Frames::One(frame) = std::mem::take(self) {
+                    out.push(frame);
+                }
+            }
+            Frames::Many(deque) => {
                 let n = deque.len().min(max.max(1));
                 out.extend(deque.drain(..n));
                 // A burst's deque is not kept for the stream's life: tens of thousands of
                 // streams that once caught up would each hold their peak.
-                if !deque.is_empty() || deque.capacity() <= KEEP_CAPACITY {
-                    *self = Frames::Many(deque);
+                if deque.is_empty() && deque.capacity() > KEEP_CAPACITY {
+                    *self = Frames::Empty;
                 }
             }
         }
@@ -175,12 +182,9 @@ impl<K: Copy + Ord> Mailbox<K> {
     }
 
     /// Says whether the connection holds the stream back (the client's window is closed,
-    /// or its socket takes nothing). A store only on a change: the delivery path calls it
-    /// on every poll.
+    /// or its socket takes nothing). The response body calls it only on a change.
     pub fn set_held(&self, held: bool) {
-        if self.held.load(Ordering::Relaxed) != held {
-            self.held.store(held, Ordering::Relaxed);
-        }
+        self.held.store(held, Ordering::Relaxed);
     }
 
     /// Queues a frame and returns the waker to wake once the caller has released its own

@@ -25,7 +25,8 @@
 //!   readers, the response body type), [`auth`] (access tokens), [`config`] (the TOML file
 //!   and its validation into plain data), [`metrics`] (the Prometheus registry and the
 //!   handles every layer counts with; imports nothing of the crate), [`files`] (operator
-//!   files read with a size bound; imports nothing).
+//!   files read with a size bound; imports nothing), [`h2wire`] (HTTP/2 frames and HPACK
+//!   as data; imports nothing).
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`), apart from public
 //!   traffic; only the server imports it.
 //! - [`client`]: the client behind `ssegate publish` and `ssegate subscribe`.
@@ -49,6 +50,7 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod h2wire;
 pub mod http;
 pub mod hub;
 pub mod io;

@@ -17,6 +17,8 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     // Operator files read with a bound: a leaf for everyone who reads one.
     ("files", &[]),
+    // HTTP/2 frames and HPACK as plain data: a leaf under the connection engine.
+    ("h2wire", &[]),
     ("sse", &["metrics"]),
     ("http", &["sse"]),
     ("auth", &["http", "files"]),
@@ -59,6 +61,7 @@ const ONLY_IMPORTED_BY: &[(&str, &[&str])] = &[
     ("cluster", &["server"]),
     ("acme", &["server"]),
     ("admin", &["server"]),
+    ("h2wire", &["conn", "fuzzing"]),
 ];
 
 fn src_dir() -> PathBuf {

@@ -7,7 +7,7 @@ use super::{
 };
 
 /// Appends a DATA frame. The caller respects the peer's max frame size: `data` must be at
-/// most that long.
+/// most that long. Panics on data over [`MAX_FRAME_SIZE_LIMIT`], which no frame can carry.
 pub fn write_data(out: &mut Vec<u8>, stream_id: u32, data: &[u8], end_stream: bool) {
     let flags = if end_stream { flag::END_STREAM } else { 0 };
     frame_header(out, data.len(), kind::DATA, flags, stream_id);

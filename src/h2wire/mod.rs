@@ -5,3 +5,4 @@
 //! (stream states, flow-control windows, header blocks across CONTINUATION) is the engine's.
 
 pub mod frame;
+pub mod hpack;

@@ -52,7 +52,11 @@ pub enum DecodeError {
 
 impl Decoder {
     /// `max_table_size`: the SETTINGS_HEADER_TABLE_SIZE we advertise (the most a peer's
-    /// dynamic table size update may ask for). The dynamic table starts at that size.
+    /// dynamic table size update may ask for). The dynamic table starts at that size, as in
+    /// RFC 7541's examples. At or above [`DEFAULT_TABLE_SIZE`](super::DEFAULT_TABLE_SIZE),
+    /// a peer that keeps to the default is always understood (we evict later than it does,
+    /// never sooner). Below it, this assumes the peer read our SETTINGS before its first
+    /// block: until then it may fill a table of the default size (RFC 9113 section 6.5.3).
     pub fn new(max_table_size: u32) -> Self {
         Self {
             table: DynamicTable::new(to_usize(max_table_size)),

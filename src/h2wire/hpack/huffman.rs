@@ -89,7 +89,7 @@ pub fn encoded_len(input: &[u8]) -> usize {
 /// Appends the bytes that `input`, a Huffman code, stands for to `out`.
 pub fn decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidHuffman> {
     // The shortest code has 5 bits.
-    out.reserve(input.len() * 8 / 5);
+    out.reserve(input.len().saturating_mul(8) / 5);
     // The bits of the symbol being read, and the canonical bookkeeping of their length:
     // the first code of that length, and the position of its symbol in code order.
     let mut code: u32 = 0;

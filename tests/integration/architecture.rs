@@ -17,7 +17,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     // Operator files read with a bound: a leaf for everyone who reads one.
     ("files", &[]),
-    // HTTP/2 frames and HPACK as plain data: a leaf under the connection engine.
+    // HTTP/2's wire format as plain data: frames and HPACK, no I/O.
     ("h2wire", &[]),
     ("sse", &["metrics"]),
     ("http", &["sse"]),

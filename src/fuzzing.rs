@@ -1,12 +1,13 @@
 //! Entry points for the fuzz targets in `fuzz/`, compiled only with the `fuzzing` cargo
 //! feature (off by default, hidden from the docs): not an API.
 //!
-//! Parsers that are public anyway are fuzzed through their public API ([`crate::sse::SseReader`],
-//! [`crate::mercure::matcher`], [`crate::auth::Key::from_jwks_json`],
-//! [`crate::auth::Validator`]). The two here are private to their modules, where they belong:
-//! the PROXY protocol header is read from a socket, and the Mercure publication form is a
-//! step of the publish endpoint. Each gets one narrow function that runs the same code as a
-//! connection or a request does, rather than making the module's insides public.
+//! Parsers that are public anyway are fuzzed through their public API
+//! ([`crate::sse::SseReader`], [`crate::mercure::matcher`],
+//! [`crate::auth::Key::from_jwks_json`], [`crate::auth::Validator`],
+//! [`crate::h2wire::hpack::Decoder`]). The two here are private to their modules, where they
+//! belong: the PROXY protocol header is read from a socket, and the Mercure publication form
+//! is a step of the publish endpoint. Each gets one narrow function that runs the same code
+//! as a connection or a request does, rather than making the module's insides public.
 
 use http::StatusCode;
 use url::Url;

@@ -83,7 +83,8 @@ impl Decoder {
         let mut input = block;
         let mut list_size: usize = 0;
         let mut fields_seen = false;
-        // Whether `field` fits in the list; once one does not, none after it is emitted.
+        // Whether the list so far, this field included, fits: once a field does not, no
+        // field after it is emitted either, even a small one.
         let mut admit = |name: &[u8], value: &[u8]| {
             list_size = list_size.saturating_add(entry_size(name, value));
             list_size <= max_list_size

@@ -165,7 +165,7 @@ pub struct ServeArgs {
     /// http2.max_header_list_size.
     #[arg(long)]
     pub h2_max_header_list_size: Option<u32>,
-    /// http2.max_send_buf_size.
+    /// http2.max_send_buf_size (no longer used; accepted for old command lines).
     #[arg(long)]
     pub h2_max_send_buf_size: Option<usize>,
     /// hub.heartbeat_interval_secs.

@@ -8,7 +8,8 @@
 //! guessed from the bytes. On the plaintext listener the connection preface tells h2c
 //! (prior knowledge) from HTTP/1.1 ([`preface`]).
 //!
-//! HTTP/2 is served by the `h2` crate directly ([`http2`]), HTTP/1.1 by hyper.
+//! HTTP/2 is served with the project's own framing ([`http2`], on [`crate::h2wire`]),
+//! HTTP/1.1 by hyper.
 
 use std::{
     convert::Infallible,

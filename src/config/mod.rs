@@ -182,9 +182,9 @@ pub struct RawHttp2 {
     pub keepalive_timeout_secs: f64,
     /// Largest accepted request header list, in bytes. Default 16 KiB.
     pub max_header_list_size: u32,
-    /// Most bytes buffered per stream waiting for the client's flow-control window. It
-    /// bounds what a stalled stream holds (hyper's default, ~400 KiB, is too much for
-    /// thousands of SSE streams). Default 32 KiB.
+    /// No longer used, still accepted so that existing files load: it capped `h2`'s
+    /// buffer per stream, and the connection's own framing keeps at most the rest of one
+    /// frame per stream beyond the client's flow-control window.
     pub max_send_buf_size: usize,
 }
 
@@ -322,7 +322,7 @@ pub struct Http2Config {
     pub keepalive_timeout: Duration,
     /// Header list limit.
     pub max_header_list_size: u32,
-    /// Per-stream send buffer cap.
+    /// No longer used (see the raw setting).
     pub max_send_buf_size: usize,
 }
 

@@ -22,6 +22,7 @@ mod cluster_sentinel;
 mod deploy;
 mod gateway;
 mod heartbeat;
+mod http2;
 mod limits;
 mod mercure;
 mod metrics;

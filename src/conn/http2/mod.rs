@@ -1,81 +1,98 @@
-//! HTTP/2 served with the `h2` crate directly, one task per connection.
+//! HTTP/2 served with the project's own framing ([`crate::h2wire`]), one task per
+//! connection and no per-stream task, lock or buffer beyond what a stream needs.
 //!
-//! hyper runs every HTTP/2 stream as a task of its own, with a service future and a boxed
-//! body pipe, and polls and frames each delivery separately. Here the connection's task
-//! accepts the requests and hands each to the router on a task of its own (publish,
-//! Mercure, the gateway and the demo page are answered from there, as with hyper); an
-//! event stream's response comes back to the connection, which keeps it in its own table
-//! ([`streams::EventStreams`]). When an event reaches several streams of the connection,
-//! the connection polls them in one pass and `h2` writes their DATA frames in one flush.
+//! The connection's task reads frames, hands each request to the router on a task of its
+//! own (publish, Mercure, the gateway, the demo page, a subscription's setup), and sends
+//! every response itself: the router's answer comes back over a channel, the connection
+//! writes its head and keeps its body in the stream table ([`streams`]), and when bodies
+//! have data (an event reaching several subscribers of the connection), their DATA frames
+//! are written into one buffer in one pass and leave in one write. Request bodies go the
+//! other way through a small shared queue ([`request_body`]), their window given back as
+//! the router reads them.
 //!
-//! Observable behaviour stays hyper's: `max_concurrent_streams` and the windows are `h2`'s
-//! settings, keep-alive PINGs close a connection whose peer stops answering, a graceful
-//! shutdown sends GOAWAY and lets the open streams end, and responses carry `date` and,
-//! for bodies of known size, `content-length`.
+//! What `h2` did and the connection now does itself: the settings exchange, flow control
+//! both ways, `max_concurrent_streams` (REFUSED_STREAM beyond it), header blocks bounded in
+//! size and in CONTINUATION frames, keep-alive PINGs, GOAWAY on drain, and the answers to
+//! floods: a client that sends PINGs or SETTINGS without reading their answers is no
+//! longer read once the answers pile up (the write-stall timeout then cuts it), and one
+//! that cancels requests as it sends them gets GOAWAY(ENHANCE_YOUR_CALM).
 
-mod body;
-mod budget;
 mod keepalive;
+mod recv;
+mod request;
+mod request_body;
+mod respond;
+mod response;
 mod streams;
+mod wake;
 
 use std::{
     future::Future,
+    io,
     pin::Pin,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{atomic::AtomicBool, Arc},
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
-use h2::server::{Connection, Handshake, SendResponse};
-use http::{Method, Request, Response};
+use bytes::BytesMut;
+use http::Request;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::mpsc,
 };
-use tracing::Instrument;
 
 use crate::{
     config::Http2Config,
-    http::{ConnInfo, ResponseBody, TrustedProxies},
+    h2wire::{
+        frame::{self, ErrorCode, FrameReader, Settings},
+        hpack::{Decoder, Encoder, DEFAULT_TABLE_SIZE},
+    },
+    http::{ConnInfo, TrustedProxies},
     router::App,
-    sse::{EventSource, SseBody},
-    stall::{StallMark, StallWatch},
+    stall::StallWatch,
 };
-use budget::{Budget, Budgeted};
 use keepalive::KeepAlive;
-use streams::EventStreams;
+use recv::EarlyResets;
+use request_body::Credits;
+pub use request_body::RequestBody;
+use respond::Answer;
+use streams::{Out, Streams};
 
 /// Requests a connection hands to the router per turn. A client that opens hundreds of
 /// streams in one write would otherwise queue a task for each at once, and every other
 /// connection's work (an event for another subscriber) would wait behind all of them; in
 /// batches, it waits behind one batch.
-const ACCEPTS_PER_POLL: usize = 32;
+const ACCEPTS_PER_TURN: usize = 32;
 
-/// Event streams a connection opens per turn. Each queues two frames (the response head
-/// and the opening comment) in `h2`'s send buffer until the turn's write, and that buffer's
-/// slab never shrinks: a client that opens 100 streams at once would leave it at 256
-/// slots (~23 KiB) for the connection's life. Opened in batches, between writes, it stays
-/// at 64.
-const OPENS_PER_POLL: usize = 16;
+/// Bytes read per turn: a turn decodes at most this much before it writes.
+const READ_PER_TURN: usize = 16 << 10;
 
-/// Requests a client may cancel before the connection even read them, per second, before
-/// the connection is closed with GOAWAY(ENHANCE_YOUR_CALM): the rapid-reset attack
-/// (CVE-2023-44487). `h2` counts such streams only while they wait in one read's batch
-/// (20 at most), and the connection reads a little per turn (see [`budget`]), so it is
-/// counted here, with `h2`'s limit. A browser cancels streams it has had for a while, not
-/// ones it has just sent. (At 100, attackers got five times as many requests read before
-/// the GOAWAY, and a canary's p99 doubled under the attack.)
-const EARLY_RESETS_PER_SECOND: u32 = 20;
+/// Bytes asked of the transport per read.
+const READ_CHUNK: usize = 4 << 10;
+
+/// Above this many bytes waiting to be written, the connection stops reading (the answers
+/// to a client's PINGs and SETTINGS pile up only as far as this) and streams wait.
+const HIGH_WATER: usize = 64 << 10;
+
+/// A write buffer larger than this is released once written, so an idle connection does
+/// not keep a burst's buffer.
+const KEEP_CAPACITY: usize = 16 << 10;
+
+/// Streams the connection may reset for the client's errors (malformed requests, flow
+/// control) before it ends the connection with GOAWAY(ENHANCE_YOUR_CALM): `h2`'s limit.
+const STREAM_ERRORS_MAX: u32 = 1024;
 
 /// Why a connection ended with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Http2Error {
-    /// A protocol or I/O error.
     #[error(transparent)]
-    Protocol(#[from] h2::Error),
+    Io(#[from] io::Error),
+    /// The client broke the protocol; the connection sent GOAWAY with `code`.
+    #[error("protocol error {code}: {reason}")]
+    Protocol {
+        code: ErrorCode,
+        reason: &'static str,
+    },
     /// The peer did not answer a keep-alive PING in time.
     #[error("no answer to a keep-alive PING")]
     KeepAliveTimedOut,
@@ -94,117 +111,156 @@ pub(super) struct Requests {
     pub stall: StallWatch,
 }
 
-/// An event stream's response, from the request's task back to the connection.
-struct Handoff {
-    respond: SendResponse<Bytes>,
-    head: http::response::Parts,
-    body: Box<SseBody<dyn EventSource>>,
-    mark: StallMark,
-}
-
 /// One HTTP/2 connection, from the preface to its end.
 pub(super) struct Http2Connection<I> {
-    state: State<I>,
+    io: I,
+    conn: Box<Conn>,
+}
+
+/// Everything but the transport.
+struct Conn {
     config: Http2Config,
     requests: Requests,
-    /// What the transport may still read this turn (see [`budget`]).
-    budget: Budget,
-}
-
-enum State<I> {
-    Handshaking(Pin<Box<Handshake<Budgeted<I>, Bytes>>>),
-    Serving(Box<Serving<I>>),
-    Done,
-}
-
-struct Serving<I> {
-    conn: Connection<Budgeted<I>, Bytes>,
-    /// False once `h2` accepts no more requests (GOAWAY sent or received).
+    /// Bytes of the client's preface still to come.
+    preface_left: usize,
+    /// The client's first SETTINGS came.
+    got_settings: bool,
+    /// The client acknowledged ours.
+    settings_acked: bool,
+    read_buf: BytesMut,
+    eof: bool,
+    out: Vec<u8>,
+    written: usize,
+    reader: FrameReader,
+    decoder: Decoder,
+    encoder: Encoder,
+    peer_initial_window: u32,
+    peer_max_frame_size: u32,
+    send_window: i64,
+    recv_window: i64,
+    /// Connection window the readers consumed, not yet given back.
+    recv_owed: u32,
+    streams: Streams,
+    credits: Arc<Credits>,
+    /// The highest stream id the client opened.
+    last_id: u32,
+    block: Option<recv::Block>,
+    /// False once no more requests are taken (GOAWAY sent or received).
     accepting: bool,
-    /// A graceful shutdown started: requests that still arrive are refused.
+    /// A graceful shutdown started.
     draining: bool,
-    /// Boxed: the channel allocates its first block of 32 slots with the connection, and
-    /// 32 handoffs by value are ~5 KiB a connection holds for life (a fifth of an idle one).
-    handoffs_tx: mpsc::UnboundedSender<Box<Handoff>>,
-    handoffs: mpsc::UnboundedReceiver<Box<Handoff>>,
-    streams: EventStreams,
+    peer_goaway: bool,
+    /// The connection is over once `out` is written: how it ended.
+    closing: Option<Result<(), Http2Error>>,
+    answers_tx: mpsc::UnboundedSender<Box<Answer>>,
+    answers: mpsc::UnboundedReceiver<Box<Answer>>,
     keepalive: Option<KeepAlive>,
     early_resets: EarlyResets,
-}
-
-/// Requests the client cancelled before the connection read them, in the current second.
-#[derive(Default)]
-struct EarlyResets {
-    since: Option<tokio::time::Instant>,
-    count: u32,
-}
-
-impl EarlyResets {
-    /// Counts one; false once the client is over [`EARLY_RESETS_PER_SECOND`].
-    fn count(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        match self.since {
-            Some(since) if now.duration_since(since) < std::time::Duration::from_secs(1) => {}
-            _ => {
-                self.since = Some(now);
-                self.count = 0;
-            }
-        }
-        self.count += 1;
-        self.count <= EARLY_RESETS_PER_SECOND
-    }
+    stream_errors: u32,
+    /// Requests decoded this turn, dispatched at its end (one cancelled meanwhile never
+    /// starts).
+    new_requests: Vec<(usize, u32, Request<RequestBody>)>,
 }
 
 impl<I> Http2Connection<I>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    /// Serves `io` (whose peer chose `h2`) with `config`'s settings.
+    /// Serves `io` (whose peer chose `h2`) with `config`'s settings. Our SETTINGS are the
+    /// first thing written.
     pub fn new(io: I, config: &Http2Config, requests: Requests) -> Self {
-        let mut builder = h2::server::Builder::new();
-        builder
-            .max_concurrent_streams(config.max_concurrent_streams)
-            .initial_window_size(config.initial_stream_window)
-            .initial_connection_window_size(config.initial_connection_window)
-            .max_header_list_size(config.max_header_list_size)
-            .max_send_buffer_size(config.max_send_buf_size);
-        let budget = Budget::default();
-        let io = Budgeted::new(io, budget.clone());
+        let mut out = Vec::new();
+        frame::write_settings(
+            &mut out,
+            &Settings {
+                max_concurrent_streams: Some(config.max_concurrent_streams),
+                initial_window_size: Some(config.initial_stream_window),
+                max_header_list_size: Some(config.max_header_list_size),
+                ..Settings::default()
+            },
+        );
+        let connection_window = config.initial_connection_window.max(frame::DEFAULT_WINDOW);
+        if connection_window > frame::DEFAULT_WINDOW {
+            frame::write_window_update(&mut out, 0, connection_window - frame::DEFAULT_WINDOW);
+        }
+        let keepalive = config
+            .keepalive_interval
+            .map(|interval| KeepAlive::new(interval, config.keepalive_timeout));
+        let (answers_tx, answers) = mpsc::unbounded_channel();
+        let streams = Streams::new();
+        let credits = Credits::new(streams.wakeups().connection());
         Self {
-            state: State::Handshaking(Box::pin(builder.handshake(io))),
-            config: config.clone(),
-            requests,
-            budget,
+            io,
+            conn: Box::new(Conn {
+                config: config.clone(),
+                requests,
+                preface_left: frame::PREFACE.len(),
+                got_settings: false,
+                settings_acked: false,
+                read_buf: BytesMut::new(),
+                eof: false,
+                out,
+                written: 0,
+                reader: FrameReader::new(),
+                decoder: Decoder::new(DEFAULT_TABLE_SIZE),
+                encoder: Encoder::new(),
+                peer_initial_window: frame::DEFAULT_WINDOW,
+                peer_max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+                send_window: i64::from(frame::DEFAULT_WINDOW),
+                recv_window: i64::from(connection_window),
+                recv_owed: 0,
+                streams,
+                credits,
+                last_id: 0,
+                block: None,
+                accepting: true,
+                draining: false,
+                peer_goaway: false,
+                closing: None,
+                answers_tx,
+                answers,
+                keepalive,
+                early_resets: EarlyResets::default(),
+                stream_errors: 0,
+                new_requests: Vec::new(),
+            }),
         }
     }
 
-    /// Closes the connection after a GOAWAY (NO_ERROR; no stream was processed) once it is
-    /// written, open streams or not. Returns whether there is a GOAWAY to write (none
-    /// before the handshake ends).
+    /// Closes the connection after a GOAWAY (NO_ERROR) once it is written, open streams or
+    /// not. Returns whether there is a GOAWAY to write (none before the client's preface).
     pub fn give_up(mut self: Pin<&mut Self>) -> bool {
-        match &mut self.state {
-            State::Serving(serving) => {
-                serving.conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-                true
-            }
-            State::Handshaking(_) | State::Done => {
-                self.state = State::Done;
-                false
-            }
+        let conn = &mut self.conn;
+        if conn.closing.is_some() {
+            return true;
         }
+        if conn.preface_left > 0 {
+            conn.closing = Some(Ok(()));
+            conn.out.clear();
+            conn.written = 0;
+            return false;
+        }
+        frame::write_goaway(&mut conn.out, conn.last_id, ErrorCode::NO_ERROR, &[]);
+        conn.accepting = false;
+        conn.closing = Some(Ok(()));
+        true
     }
 
     /// Sends GOAWAY: no new request is accepted, and the open streams may end.
     pub fn graceful_shutdown(mut self: Pin<&mut Self>) {
-        match &mut self.state {
-            State::Serving(serving) => {
-                serving.draining = true;
-                serving.conn.graceful_shutdown();
-            }
-            // Nothing was asked on it yet: nothing to finish.
-            State::Handshaking(_) => self.state = State::Done,
-            State::Done => {}
+        let conn = &mut self.conn;
+        if conn.draining || conn.closing.is_some() {
+            return;
         }
+        conn.draining = true;
+        conn.accepting = false;
+        if conn.preface_left > 0 {
+            // Nothing was asked on it yet: nothing to finish.
+            conn.closing = Some(Ok(()));
+            return;
+        }
+        frame::write_goaway(&mut conn.out, conn.last_id, ErrorCode::NO_ERROR, &[]);
+        conn.streams.wakeups().wake_connection();
     }
 }
 
@@ -215,172 +271,219 @@ where
     type Output = Result<(), Http2Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        this.budget.refill();
-        loop {
-            match &mut this.state {
-                State::Handshaking(handshake) => match handshake.as_mut().poll(cx) {
-                    Poll::Ready(Ok(mut conn)) => {
-                        let keepalive = KeepAlive::new(
-                            conn.ping_pong(),
-                            this.config.keepalive_interval,
-                            this.config.keepalive_timeout,
-                        );
-                        let (handoffs_tx, handoffs) = mpsc::unbounded_channel();
-                        this.state = State::Serving(Box::new(Serving {
-                            conn,
-                            accepting: true,
-                            draining: false,
-                            handoffs_tx,
-                            handoffs,
-                            streams: EventStreams::new(),
-                            keepalive,
-                            early_resets: EarlyResets::default(),
-                        }));
-                    }
-                    Poll::Ready(Err(e)) => {
-                        this.state = State::Done;
-                        return Poll::Ready(Err(e.into()));
-                    }
-                    Poll::Pending => return Poll::Pending,
-                },
-                State::Serving(serving) => {
-                    let polled = serving.poll(cx, &this.requests);
-                    if polled.is_ready() {
-                        this.state = State::Done;
-                    }
-                    return polled;
-                }
-                State::Done => return Poll::Ready(Ok(())),
-            }
-        }
+        let Self { io, conn } = &mut *self;
+        let io = Pin::new(io);
+        conn.poll_turn(io, cx)
     }
 }
 
-impl<I> Serving<I>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    fn poll(&mut self, cx: &mut Context<'_>, requests: &Requests) -> Poll<Result<(), Http2Error>> {
-        self.streams.ready().register(cx.waker());
-        // Event streams whose response is ready, from their requests' tasks.
-        let mut opened = 0;
-        while let Poll::Ready(Some(handoff)) = self.handoffs.poll_recv(cx) {
-            self.open(*handoff);
-            opened += 1;
-            if opened == OPENS_PER_POLL {
-                // The rest after this turn's write (see OPENS_PER_POLL).
-                cx.waker().wake_by_ref();
-                break;
-            }
-        }
-        // Every stream woken since the last pass (or due a heartbeat) writes into the send
-        // buffer...
-        self.streams.poll_heartbeats(cx);
-        self.streams.poll_ready();
-        if let Some(keepalive) = &mut self.keepalive {
-            if keepalive.poll(cx).is_err() {
-                tracing::debug!("no answer to a keep-alive PING; closing");
-                self.conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-                return Poll::Ready(Err(Http2Error::KeepAliveTimedOut));
-            }
-        }
-        // ... and the connection writes it all, then reads what came.
-        let mut accepted = 0;
-        while self.accepting {
-            if accepted == ACCEPTS_PER_POLL {
-                // Another turn after the tasks queued meanwhile (see ACCEPTS_PER_POLL).
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            accepted += 1;
-            match self.conn.poll_accept(cx) {
-                Poll::Ready(Some(Ok((request, mut respond)))) => {
-                    // A no-op waker: the stream's own task registers when it waits.
-                    let mut probe = Context::from_waker(std::task::Waker::noop());
-                    if respond.poll_reset(&mut probe).is_ready() {
-                        // Cancelled before it was read: nothing to answer, nothing to start.
-                        if !self.early_resets.count() {
-                            tracing::debug!("requests cancelled as they are sent; closing");
-                            self.conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
-                            self.accepting = false;
-                        }
-                        continue;
-                    }
-                    self.dispatch(request, respond, requests)
+impl Conn {
+    fn poll_turn<I: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        mut io: Pin<&mut I>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Http2Error>> {
+        self.streams.wakeups().register(cx.waker());
+        if self.closing.is_none() {
+            // Reads what came (unless the answers wait for the socket)...
+            if self.pending_out() <= HIGH_WATER {
+                if let Err(e) = self.poll_read(io.as_mut(), cx) {
+                    return Poll::Ready(Err(e.into()));
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e.into())),
-                Poll::Ready(None) => self.accepting = false,
+            }
+            if self.eof {
+                tracing::debug!("the client closed the connection");
+                return Poll::Ready(Ok(()));
+            }
+            self.dispatch_new_requests();
+            // ... takes the router's answers and the window readers gave back...
+            self.take_answers(cx);
+            self.give_back_windows();
+            // ... lets every woken stream write...
+            self.streams.poll_heartbeats(cx);
+            self.poll_streams();
+            if let Some(keepalive) = &mut self.keepalive {
+                if keepalive.poll(cx, &mut self.out).is_err() {
+                    tracing::debug!("no answer to a keep-alive PING; closing");
+                    frame::write_goaway(&mut self.out, self.last_id, ErrorCode::NO_ERROR, &[]);
+                    self.closing = Some(Err(Http2Error::KeepAliveTimedOut));
+                }
+            }
+            if self.closing.is_none()
+                && (self.draining || self.peer_goaway)
+                && self.streams.is_empty()
+            {
+                self.closing = Some(Ok(()));
+            }
+        }
+        // ... and writes it all.
+        match self.poll_write(io.as_mut(), cx) {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Ready(Ok(())) if self.closing.is_some() => {
+                // Best effort: TLS's close_notify, and the FIN.
+                if io.as_mut().poll_shutdown(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                return Poll::Ready(self.closing.take().unwrap_or(Ok(())));
+            }
+            _ => {}
+        }
+        Poll::Pending
+    }
+
+    /// Bytes written into the buffer, not yet to the transport.
+    fn pending_out(&self) -> usize {
+        self.out.len() - self.written
+    }
+
+    /// Reads and handles frames, at most [`READ_PER_TURN`] bytes and [`ACCEPTS_PER_TURN`]
+    /// requests; asks for another turn when it stopped at either.
+    fn poll_read<I: AsyncRead>(
+        &mut self,
+        mut io: Pin<&mut I>,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let mut read = 0;
+        loop {
+            // What is already buffered first.
+            self.handle_frames();
+            if self.closing.is_some() {
+                return Ok(());
+            }
+            if self.new_requests.len() >= ACCEPTS_PER_TURN || read >= READ_PER_TURN {
+                cx.waker().wake_by_ref();
+                return Ok(());
+            }
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + READ_CHUNK, 0);
+            let mut buf = ReadBuf::new(&mut self.read_buf[start..]);
+            let polled = io.as_mut().poll_read(cx, &mut buf);
+            let n = buf.filled().len();
+            self.read_buf.truncate(start + n);
+            match polled {
+                Poll::Ready(Ok(())) if n == 0 => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Poll::Ready(Ok(())) => read += n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => {
+                    if self.read_buf.is_empty() {
+                        // An idle connection keeps no read buffer.
+                        self.read_buf = BytesMut::new();
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles the frames in the read buffer, until a whole frame is missing or
+    /// the turn has taken enough requests.
+    fn handle_frames(&mut self) {
+        if self.preface_left > 0 && !self.check_preface() {
+            return;
+        }
+        while self.closing.is_none() && self.new_requests.len() < ACCEPTS_PER_TURN {
+            match self.reader.decode(&mut self.read_buf) {
+                Ok(Some(frame)) => {
+                    if let Err((code, reason)) = self.on_frame(frame) {
+                        self.fail(code, reason);
+                    }
+                }
+                Ok(None) => return,
+                Err(frame::FrameError::Connection { code, reason }) => self.fail(code, reason),
+                Err(frame::FrameError::Stream {
+                    stream_id,
+                    code,
+                    reason,
+                }) => {
+                    tracing::debug!(stream = stream_id, %code, reason, "stream error");
+                    self.reset(stream_id, code);
+                }
+            }
+        }
+    }
+
+    /// Checks the client's preface as it arrives; false while it is incomplete or wrong.
+    fn check_preface(&mut self) -> bool {
+        let expected = &frame::PREFACE[frame::PREFACE.len() - self.preface_left..];
+        let n = self.read_buf.len().min(expected.len());
+        if self.read_buf[..n] != expected[..n] {
+            tracing::debug!("not an HTTP/2 connection preface");
+            self.closing = Some(Err(Http2Error::Protocol {
+                code: ErrorCode::PROTOCOL_ERROR,
+                reason: "not an HTTP/2 connection preface",
+            }));
+            // Nothing more is written to a client that does not speak HTTP/2.
+            self.out.clear();
+            self.written = 0;
+            return false;
+        }
+        let _ = self.read_buf.split_to(n);
+        self.preface_left -= n;
+        self.preface_left == 0
+    }
+
+    /// Ends the connection for the client's error: GOAWAY(code), then close.
+    fn fail(&mut self, code: ErrorCode, reason: &'static str) {
+        if self.closing.is_some() {
+            return;
+        }
+        tracing::debug!(%code, reason, "connection error; closing");
+        frame::write_goaway(&mut self.out, self.last_id, code, reason.as_bytes());
+        self.accepting = false;
+        self.closing = Some(Err(Http2Error::Protocol { code, reason }));
+    }
+
+    /// Resets a stream for the client's error, and forgets it.
+    fn reset(&mut self, id: u32, code: ErrorCode) {
+        frame::write_rst_stream(&mut self.out, id, code);
+        if let Some(key) = self.streams.key(id) {
+            self.streams.remove(key);
+        }
+        self.new_requests
+            .retain(|(_, request_id, _)| *request_id != id);
+        if code != ErrorCode::REFUSED_STREAM && code != ErrorCode::NO_ERROR {
+            self.stream_errors += 1;
+            if self.stream_errors > STREAM_ERRORS_MAX {
+                self.fail(ErrorCode::ENHANCE_YOUR_CALM, "too many stream errors");
+            }
+        }
+    }
+
+    /// Lets every woken stream write its frames.
+    fn poll_streams(&mut self) {
+        let mut out = Out {
+            buf: &mut self.out,
+            connection_window: &mut self.send_window,
+            max_frame_size: self.peer_max_frame_size,
+            encoder: &mut self.encoder,
+            high_water: HIGH_WATER,
+        };
+        self.streams.poll_ready(&mut out);
+    }
+
+    /// Writes the buffer out; Ready(Ok) once all of it is written and flushed.
+    fn poll_write<I: AsyncWrite>(
+        &mut self,
+        mut io: Pin<&mut I>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.written < self.out.len() {
+            match io.as_mut().poll_write(cx, &self.out[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
         }
-        self.conn.poll_closed(cx).map_err(Http2Error::from)
-    }
-
-    /// Hands a request to the router on a task of its own.
-    fn dispatch(
-        &mut self,
-        request: Request<h2::RecvStream>,
-        respond: SendResponse<Bytes>,
-        requests: &Requests,
-    ) {
-        requests.got_request.store(true, Ordering::Relaxed);
-        if self.draining {
-            // h2's first GOAWAY names no last stream (it waits a PING round trip before
-            // naming one), so a request sent meanwhile arrives: refused, the client may
-            // retry it elsewhere knowing it was not processed.
-            let mut respond = respond;
-            respond.send_reset(h2::Reason::REFUSED_STREAM);
-            return;
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
         }
-        let (parts, recv) = request.into_parts();
-        let body = body::RequestBody::new(recv, &parts.headers);
-        let mut request = Request::from_parts(parts, body);
-        let info = requests
-            .info
-            .for_request(request.headers(), &requests.trusted);
-        request.extensions_mut().insert(info);
-        let head_only = request.method() == Method::HEAD;
-        let app = requests.app.clone();
-        let handoffs = self.handoffs_tx.clone();
-        let mark = requests.stall.mark();
-        tokio::spawn(
-            async move {
-                let mut response = app.handle(request).await;
-                body::head(&mut response);
-                let (head, response_body) = response.into_parts();
-                match response_body {
-                    ResponseBody::Events(body) if !head_only => {
-                        // The connection is gone when this fails: the stream goes with it.
-                        let _ = handoffs.send(Box::new(Handoff {
-                            respond,
-                            head,
-                            body,
-                            mark,
-                        }));
-                    }
-                    other => {
-                        let response = Response::from_parts(head, other);
-                        body::respond(respond, response, head_only, mark).await
-                    }
-                }
-            }
-            .in_current_span(),
-        );
-    }
-
-    /// Sends an event stream's response head and takes the stream into the table.
-    fn open(&mut self, handoff: Handoff) {
-        let Handoff {
-            mut respond,
-            head,
-            body,
-            mark,
-        } = handoff;
-        match respond.send_response(Response::from_parts(head, ()), false) {
-            Ok(send) => self.streams.insert(send, body, mark),
-            // Reset by the client meanwhile: the body (and its subscription) goes.
-            Err(e) => tracing::debug!(error = %e, "event stream gone before its response"),
-        }
+        self.written = 0;
+        io.as_mut().poll_flush(cx)
     }
 }

@@ -1,34 +1,37 @@
-//! A connection's event streams, kept in the connection's own table instead of a task per
-//! stream: no task, service future or boxed pipe per SSE stream. Each stream has a waker of
-//! its own that marks it ready and wakes the connection; the connection polls the ready
-//! streams in one pass, each writing its DATA frame into the `h2` send buffer, and the
-//! connection then writes them all in one flush.
+//! A connection's streams: what each still expects from the client (its request body) and
+//! what it still sends (its response), with both directions' flow-control windows.
 //!
-//! Heartbeats too: the connection ticks all its streams from one timer
-//! ([`HeartbeatClock`]), so the comments of its silent streams leave in one write instead
-//! of one write (a TLS record and a system call) per stream at scattered instants.
+//! Responses are sent by the connection itself, whatever their body: an event stream, a
+//! complete body, a relayed one. A body's waker queues its stream's key and wakes the
+//! connection ([`super::wake`]); the connection then polls exactly the woken streams in
+//! one pass, each writing its DATA frames into the connection's write buffer, and writes
+//! them all at once. A stream without window keeps what it has not sent where it was made
+//! (a subscriber's bounded queue), plus at most the rest of one frame here.
 
 use std::{
+    collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
-    task::{Context, Poll, Wake, Waker},
+    sync::Arc,
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
-use h2::{Reason, SendStream};
 use http_body::Body;
 use slab::Slab;
 use tokio::time::{Instant, Sleep};
 
-use super::body::{has_window, send_capacity, Gone};
+use super::{
+    request_body::{BodyError, Shared},
+    wake::{StreamWaker, Wakeups},
+};
 use crate::{
-    sse::{EventSource, SseBody},
+    h2wire::{
+        frame::{self, ErrorCode},
+        hpack::Encoder,
+    },
+    http::ResponseBody,
     stall::StallMark,
 };
 
@@ -36,58 +39,59 @@ use crate::{
 /// catching up on a backlog does not delay the connection's other streams.
 const FRAMES_PER_PASS: usize = 8;
 
-/// An open event stream: its body and the `h2` stream it is written to.
-struct EventStream {
-    send: SendStream<Bytes>,
-    body: Box<SseBody<dyn EventSource>>,
-    waker: Waker,
+/// One stream of the connection.
+pub(super) struct Stream {
+    pub id: u32,
+    /// What the client lets us send (may go below zero when it shrinks its windows).
+    pub send_window: i64,
+    /// What the client may still send us on this stream.
+    pub recv_window: i64,
+    /// The request body's other end, while the client still sends it.
+    pub request: Option<Arc<Shared>>,
+    /// What the request's `content-length` says is still to come.
+    pub content_left: Option<u64>,
+    pub response: Response,
+}
+
+/// The response side of a stream.
+pub(super) enum Response {
+    /// The router is still working on it.
+    Waiting,
+    Sending(Box<Sending>),
+    /// Ended (END_STREAM or RST_STREAM sent).
+    Done,
+}
+
+/// A response whose head is sent and whose body is on its way.
+pub(super) struct Sending {
+    body: ResponseBody,
+    waker: Arc<StreamWaker>,
+    task_waker: Waker,
     /// Held back by a client that opens no window: the connection's stall watch cuts it.
     mark: StallMark,
+    /// The rest of a frame the window did not let out, and whether the body ended with it.
+    pending: Option<(Bytes, bool)>,
 }
 
-/// The streams whose waker was woken since the connection's last pass.
-#[derive(Default)]
-pub(super) struct Ready {
-    keys: Mutex<Vec<usize>>,
-    connection: AtomicWaker,
+/// Where a pass writes.
+pub(super) struct Out<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub connection_window: &'a mut i64,
+    /// The client's SETTINGS_MAX_FRAME_SIZE.
+    pub max_frame_size: u32,
+    pub encoder: &'a mut Encoder,
+    /// Above this many buffered bytes, streams wait for the socket before they send more.
+    pub high_water: usize,
 }
 
-impl Ready {
-    /// Registers the connection task's waker.
-    pub fn register(&self, waker: &Waker) {
-        self.connection.register(waker);
-    }
-}
-
-/// One stream's waker: queues the stream's key (once until it is polled) and wakes the
-/// connection.
-struct StreamWaker {
-    key: usize,
-    queued: AtomicBool,
-    ready: Arc<Ready>,
-}
-
-impl Wake for StreamWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queue() {
-            self.ready.connection.wake();
-        }
-    }
-}
-
-impl StreamWaker {
-    /// Queues the stream for the next pass; false when it already was.
-    fn queue(&self) -> bool {
-        let first = !self.queued.swap(true, Ordering::AcqRel);
-        if first {
-            lock(&self.ready.keys).push(self.key);
-        }
-        first
-    }
+/// How a stream's turn ended.
+enum Turn {
+    /// Waiting for its body, or its window (the stream's own: a WINDOW_UPDATE wakes it).
+    Open,
+    /// Waiting for the connection's window.
+    BlockedOnConnection,
+    /// The response ended.
+    Ended,
 }
 
 /// The connection's one heartbeat timer. It ticks at the shortest period of the
@@ -98,51 +102,128 @@ struct HeartbeatClock {
 }
 
 /// The table.
-pub(super) struct EventStreams {
-    slots: Slab<(EventStream, Arc<StreamWaker>)>,
-    ready: Arc<Ready>,
-    /// Keys taken from `ready` for the current pass (kept for its capacity).
+pub(super) struct Streams {
+    slots: Slab<Stream>,
+    ids: HashMap<u32, usize>,
+    wakeups: Arc<Wakeups>,
+    /// Keys taken from `wakeups` for the current pass (kept for its capacity).
     pass: Vec<usize>,
-    /// Set once the first stream is in.
+    /// Streams the last pass did not reach because the socket was full.
+    deferred: Vec<usize>,
+    /// Streams waiting for the connection's window.
+    blocked: Vec<usize>,
     heartbeats: Option<HeartbeatClock>,
 }
 
-impl EventStreams {
+impl Streams {
     pub fn new() -> Self {
         Self {
             slots: Slab::new(),
-            ready: Arc::new(Ready::default()),
+            ids: HashMap::new(),
+            wakeups: Arc::new(Wakeups::default()),
             pass: Vec::new(),
+            deferred: Vec::new(),
+            blocked: Vec::new(),
             heartbeats: None,
         }
     }
 
-    pub fn ready(&self) -> &Arc<Ready> {
-        &self.ready
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
     }
 
-    /// Adds a stream whose response head was sent; it is polled in the next pass.
-    pub fn insert(
-        &mut self,
-        send: SendStream<Bytes>,
-        mut body: Box<SseBody<dyn EventSource>>,
-        mark: StallMark,
-    ) {
-        self.tick_every(body.tick_from_connection());
-        let entry = self.slots.vacant_entry();
-        let waker = Arc::new(StreamWaker {
-            key: entry.key(),
-            queued: AtomicBool::new(false),
-            ready: self.ready.clone(),
-        });
-        let stream = EventStream {
-            send,
-            body,
-            waker: Waker::from(waker.clone()),
-            mark,
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The key a stream inserted next gets.
+    pub fn next_key(&self) -> usize {
+        self.slots.vacant_key()
+    }
+
+    pub fn insert(&mut self, stream: Stream) -> usize {
+        let id = stream.id;
+        let key = self.slots.insert(stream);
+        self.ids.insert(id, key);
+        key
+    }
+
+    pub fn key(&self, id: u32) -> Option<usize> {
+        self.ids.get(&id).copied()
+    }
+
+    pub fn get_mut(&mut self, key: usize) -> Option<&mut Stream> {
+        self.slots.get_mut(key)
+    }
+
+    pub fn by_id(&mut self, id: u32) -> Option<&mut Stream> {
+        let key = *self.ids.get(&id)?;
+        self.slots.get_mut(key)
+    }
+
+    /// Removes a stream; a request body still being received is cut.
+    pub fn remove(&mut self, key: usize) {
+        if let Some(stream) = self.slots.try_remove(key) {
+            self.ids.remove(&stream.id);
+        }
+    }
+
+    /// Removes the stream if both directions are over.
+    pub fn remove_if_closed(&mut self, key: usize) {
+        if let Some(stream) = self.slots.get(key) {
+            if stream.request.is_none() && matches!(stream.response, Response::Done) {
+                self.remove(key);
+            }
+        }
+    }
+
+    /// Every stream's key (for a change of the client's initial window, or the end).
+    pub fn keys(&self) -> Vec<usize> {
+        self.slots.iter().map(|(key, _)| key).collect()
+    }
+
+    /// Starts sending a response whose head was written: its body is polled in this turn's
+    /// pass.
+    pub fn start(&mut self, key: usize, mut body: ResponseBody, mark: StallMark) {
+        if let ResponseBody::Events(events) = &mut body {
+            let every = events.tick_from_connection();
+            self.tick_every(every);
+        }
+        let Some(stream) = self.slots.get_mut(key) else {
+            return;
         };
-        entry.insert((stream, waker.clone()));
-        waker.wake_by_ref();
+        let waker = StreamWaker::new(key, self.wakeups.clone());
+        let task_waker = Waker::from(waker.clone());
+        waker.queue();
+        stream.response = Response::Sending(Box::new(Sending {
+            body,
+            waker,
+            task_waker,
+            mark,
+            pending: None,
+        }));
+    }
+
+    /// Queues a stream whose window grew.
+    pub fn wake(&mut self, key: usize) {
+        if let Some(Stream {
+            response: Response::Sending(sending),
+            ..
+        }) = self.slots.get(key)
+        {
+            sending.waker.queue();
+        }
+    }
+
+    /// The connection's window grew: the streams that waited for it get their turn.
+    pub fn wake_blocked(&mut self) {
+        for key in std::mem::take(&mut self.blocked) {
+            self.wake(key);
+        }
     }
 
     /// Makes the heartbeat clock tick at least every `every`.
@@ -166,114 +247,215 @@ impl EventStreams {
         }
     }
 
-    /// On a tick of the heartbeat clock, queues every stream that has a heartbeat to send
-    /// for this pass.
+    /// On a tick of the heartbeat clock, queues every event stream that has a heartbeat to
+    /// send.
     pub fn poll_heartbeats(&mut self, cx: &mut Context<'_>) {
         let Some(clock) = &mut self.heartbeats else {
             return;
         };
         while clock.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
-            for (_, (stream, waker)) in self.slots.iter_mut() {
-                if stream.body.heartbeat_tick(now) {
-                    waker.queue();
+            for (_, stream) in self.slots.iter_mut() {
+                if let Response::Sending(sending) = &mut stream.response {
+                    if let ResponseBody::Events(events) = &mut sending.body {
+                        if events.heartbeat_tick(now) {
+                            sending.waker.queue();
+                        }
+                    }
                 }
             }
             clock.timer.as_mut().reset(now + clock.every);
         }
     }
 
-    /// Polls every stream woken since the last pass; each writes what it has into the
-    /// connection's send buffer.
-    pub fn poll_ready(&mut self) {
-        std::mem::swap(&mut *lock(&self.ready.keys), &mut self.pass);
-        for i in 0..self.pass.len() {
-            let key = self.pass[i];
-            let Some((stream, waker)) = self.slots.get_mut(key) else {
+    /// Polls every stream woken since the last pass; each writes what it has into `out`.
+    pub fn poll_ready(&mut self, out: &mut Out<'_>) {
+        let mut pass = std::mem::take(&mut self.pass);
+        self.wakeups.take_ready(&mut pass);
+        if !self.deferred.is_empty() {
+            // Those the socket held back go first.
+            pass.splice(0..0, self.deferred.drain(..));
+        }
+        for &key in &pass {
+            let Some(stream) = self.slots.get_mut(key) else {
                 // Ended since it was woken.
                 continue;
             };
-            // While the stream is still marked queued: reserving window makes `h2` wake the
-            // stream when the reservation is granted at once, and this pass is the answer
-            // to that wake (a second pass would find nothing to do).
-            let window = stream.window();
+            let Response::Sending(sending) = &mut stream.response else {
+                continue;
+            };
+            if out.buf.len() > out.high_water {
+                // The socket takes less than the streams make: the rest wait for it, held
+                // back as by a closed window (their queues tell a slow client this way).
+                sending.hold();
+                if !self.deferred.contains(&key) {
+                    self.deferred.push(key);
+                }
+                continue;
+            }
             // Before polling: a wake from inside the poll queues the stream again.
-            waker.queued.store(false, Ordering::Release);
-            if let Poll::Ready(()) = stream.poll(window) {
-                self.slots.remove(key);
+            sending.waker.unqueue();
+            match stream.turn(out) {
+                Turn::Open => {}
+                Turn::BlockedOnConnection => self.blocked.push(key),
+                Turn::Ended => {
+                    stream.response = Response::Done;
+                    self.remove_if_closed(key);
+                }
             }
         }
-        self.pass.clear();
+        pass.clear();
+        self.pass = pass;
     }
 }
 
-impl EventStream {
-    /// Whether the stream may send: at least one byte of window (see [`send_capacity`]).
-    fn window(&mut self) -> Result<Poll<()>, Gone> {
-        let mut cx = Context::from_waker(&self.waker);
-        send_capacity(&mut self.send, &mut cx)
+impl Sending {
+    fn hold(&mut self) {
+        self.mark.held();
+        if let ResponseBody::Events(events) = &mut self.body {
+            events.set_held(true);
+        }
     }
 
-    /// Sends what the body has, as the `window` checked before allows; `Ready` when the
-    /// stream is over.
-    fn poll(&mut self, window: Result<Poll<()>, Gone>) -> Poll<()> {
-        match window {
-            Err(Gone) => return Poll::Ready(()),
-            Ok(Poll::Pending) => {
-                self.mark.held();
-                self.body.set_held(true);
-                return Poll::Pending;
-            }
-            Ok(Poll::Ready(())) => {
-                self.mark.waiting();
-                self.body.set_held(false);
-            }
+    fn release(&mut self) {
+        self.mark.waiting();
+        if let ResponseBody::Events(events) = &mut self.body {
+            events.set_held(false);
         }
-        let mut cx = Context::from_waker(&self.waker);
-        for sent in 0..FRAMES_PER_PASS {
-            match Pin::new(&mut *self.body).poll_frame(&mut cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    // A backlog: the frame before may have used up the window. This frame
-                    // goes (it is taken; at most one frame waits beyond the window, in h2's
-                    // buffer), and the next pass waits for window before taking more.
-                    let full = sent > 0 && !has_window(&mut self.send);
-                    if self.send.send_data(data, false).is_err() {
-                        return Poll::Ready(());
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // Reset, or the connection ended: a reader still waiting learns the body was cut.
+        if let Some(request) = self.request.take() {
+            request.finish(Err(BodyError::Cut));
+        }
+    }
+}
+
+impl Stream {
+    /// A fresh stream with the windows the settings give it.
+    pub fn new(id: u32, send_window: u32, recv_window: u32) -> Self {
+        Self {
+            id,
+            send_window: i64::from(send_window),
+            recv_window: i64::from(recv_window),
+            request: None,
+            content_left: None,
+            response: Response::Waiting,
+        }
+    }
+
+    /// Sends what the body has, as the windows allow.
+    fn turn(&mut self, out: &mut Out<'_>) -> Turn {
+        let id = self.id;
+        let Response::Sending(sending) = &mut self.response else {
+            return Turn::Open;
+        };
+        for _ in 0..FRAMES_PER_PASS {
+            if let Some((rest, end)) = sending.pending.take() {
+                match send_data(id, &mut self.send_window, rest, end, out) {
+                    Some(rest) => {
+                        sending.pending = Some((rest, end));
+                        sending.hold();
+                        return blocked_on(self.send_window, out);
                     }
-                    if full {
-                        break;
+                    None if end => return Turn::Ended,
+                    None => continue,
+                }
+            }
+            if self.send_window <= 0 || *out.connection_window <= 0 {
+                sending.hold();
+                return blocked_on(self.send_window, out);
+            }
+            sending.release();
+            let mut cx = Context::from_waker(&sending.task_waker);
+            match Pin::new(&mut sending.body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        let end = sending.body.is_end_stream();
+                        if data.is_empty() && !end {
+                            continue;
+                        }
+                        if let Some(rest) = send_data(id, &mut self.send_window, data, end, out) {
+                            sending.pending = Some((rest, end));
+                        } else if end {
+                            return Turn::Ended;
+                        }
                     }
-                }
-                Poll::Ready(Some(Err(_))) => {
-                    // The source failed: the stream is cut, as hyper did, so the client knows
-                    // the end was not a clean one. In the next pass: a reset drops what h2
-                    // still holds for the stream, and the response head and the events
-                    // before the failure leave in the connection's write first.
-                    self.waker.wake_by_ref();
-                    return Poll::Pending;
-                }
-                Poll::Ready(None) if self.body.failed() => {
-                    self.send.send_reset(Reason::INTERNAL_ERROR);
-                    return Poll::Ready(());
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let mut block = Vec::new();
+                            out.encoder.encode(
+                                trailers.iter().map(|(name, value)| {
+                                    (name.as_str().as_bytes(), value.as_bytes())
+                                }),
+                                &mut block,
+                            );
+                            frame::write_headers(out.buf, id, &block, true, out.max_frame_size);
+                            return Turn::Ended;
+                        }
+                    }
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    // The client learns the end was not a clean one (as with hyper); what
+                    // the body sent before leaves first, in the same write.
+                    tracing::debug!(error = %e, "response body failed; resetting the stream");
+                    frame::write_rst_stream(out.buf, id, ErrorCode::INTERNAL_ERROR);
+                    return Turn::Ended;
                 }
                 Poll::Ready(None) => {
-                    let _ = self.send.send_data(Bytes::new(), true);
-                    return Poll::Ready(());
+                    if matches!(&sending.body, ResponseBody::Events(events) if events.failed()) {
+                        frame::write_rst_stream(out.buf, id, ErrorCode::INTERNAL_ERROR);
+                    } else {
+                        frame::write_data(out.buf, id, &[], true);
+                    }
+                    return Turn::Ended;
                 }
-                // The window check registered the stream's waker for a reset meanwhile.
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return Turn::Open,
             }
         }
         // More to send: another turn after the other streams.
-        self.waker.wake_by_ref();
-        Poll::Pending
+        sending.task_waker.wake_by_ref();
+        Turn::Open
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section is a push or a swap: a poisoned lock is still consistent.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn blocked_on(stream_window: i64, out: &Out<'_>) -> Turn {
+    if stream_window > 0 && *out.connection_window <= 0 {
+        Turn::BlockedOnConnection
+    } else {
+        Turn::Open
+    }
+}
+
+/// Writes `data` as DATA frames as far as the windows and the frame size allow; returns
+/// what is left.
+fn send_data(
+    id: u32,
+    stream_window: &mut i64,
+    mut data: Bytes,
+    end: bool,
+    out: &mut Out<'_>,
+) -> Option<Bytes> {
+    loop {
+        let allowed = (*stream_window)
+            .min(*out.connection_window)
+            .min(i64::from(out.max_frame_size))
+            .max(0) as usize;
+        if data.len() <= allowed {
+            frame::write_data(out.buf, id, &data, end);
+            *stream_window -= data.len() as i64;
+            *out.connection_window -= data.len() as i64;
+            return None;
+        }
+        if allowed == 0 {
+            return Some(data);
+        }
+        let head = data.split_to(allowed);
+        frame::write_data(out.buf, id, &head, false);
+        *stream_window -= allowed as i64;
+        *out.connection_window -= allowed as i64;
+    }
 }

@@ -1,0 +1,171 @@
+//! The exchange with the router: requests handed to it on tasks of their own, its answers
+//! taken back (heads written, bodies started), and the window of what request bodies'
+//! readers consumed given back to the client.
+
+use std::{
+    sync::{atomic::Ordering, Arc},
+    task::{Context, Poll},
+};
+
+use http::Method;
+use tracing::Instrument;
+
+use super::{response::complete_head, streams::Response as StreamResponse, Conn};
+use crate::{
+    h2wire::frame::{self, ErrorCode},
+    http::ResponseBody,
+    stall::StallMark,
+};
+
+/// Answers from the router a connection takes per turn (the same reasoning).
+const ANSWERS_PER_TURN: usize = 32;
+
+/// A response from a request's task back to the connection.
+pub(super) struct Answer {
+    key: usize,
+    id: u32,
+    head: http::response::Parts,
+    body: ResponseBody,
+    head_only: bool,
+    mark: StallMark,
+}
+
+impl Conn {
+    /// Hands this turn's requests to the router, each on a task of its own.
+    pub(super) fn dispatch_new_requests(&mut self) {
+        for (key, id, mut request) in self.new_requests.drain(..) {
+            self.requests.got_request.store(true, Ordering::Relaxed);
+            let info = self
+                .requests
+                .info
+                .for_request(request.headers(), &self.requests.trusted);
+            request.extensions_mut().insert(info);
+            let head_only = request.method() == Method::HEAD;
+            let app = self.requests.app.clone();
+            let answers = self.answers_tx.clone();
+            let mark = self.requests.stall.mark();
+            tokio::spawn(
+                async move {
+                    let mut response = app.handle(request).await;
+                    complete_head(&mut response);
+                    let (head, body) = response.into_parts();
+                    // The connection is gone when this fails: the response goes with it.
+                    let _ = answers.send(Box::new(Answer {
+                        key,
+                        id,
+                        head,
+                        body,
+                        head_only,
+                        mark,
+                    }));
+                }
+                .in_current_span(),
+            );
+        }
+    }
+
+    /// Writes the heads of the router's answers and starts their bodies.
+    pub(super) fn take_answers(&mut self, cx: &mut Context<'_>) {
+        for _ in 0..ANSWERS_PER_TURN {
+            let Poll::Ready(Some(answer)) = self.answers.poll_recv(cx) else {
+                return;
+            };
+            self.answer(*answer);
+        }
+        // The rest after this turn's write.
+        cx.waker().wake_by_ref();
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        let Answer {
+            key,
+            id,
+            head,
+            body,
+            head_only,
+            mark,
+        } = answer;
+        let Some(stream) = self.streams.get_mut(key).filter(|s| s.id == id) else {
+            // Reset by the client meanwhile: the body (and its subscription) goes.
+            return;
+        };
+        if !matches!(stream.response, StreamResponse::Waiting) {
+            return;
+        }
+        let end = head_only || http_body::Body::is_end_stream(&body);
+        let mut block = Vec::new();
+        let status = head.status.as_str().as_bytes();
+        self.encoder.encode(
+            std::iter::once((&b":status"[..], status)).chain(
+                head.headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes())),
+            ),
+            &mut block,
+        );
+        frame::write_headers(&mut self.out, id, &block, end, self.peer_max_frame_size);
+        if end {
+            stream.response = StreamResponse::Done;
+            self.finish_response(key);
+        } else {
+            self.streams.start(key, body, mark);
+        }
+    }
+
+    /// A response ended: the stream goes, unless the client still sends its request body
+    /// to a reader (a reader that left gets the stream reset: nothing more is wanted).
+    fn finish_response(&mut self, key: usize) {
+        let Some(stream) = self.streams.get_mut(key) else {
+            return;
+        };
+        if let Some(request) = &stream.request {
+            if request.is_dropped() {
+                let id = stream.id;
+                frame::write_rst_stream(&mut self.out, id, ErrorCode::NO_ERROR);
+                self.streams.remove(key);
+                return;
+            }
+        }
+        self.streams.remove_if_closed(key);
+    }
+
+    /// Gives back the window of what readers consumed: WINDOW_UPDATE per stream still
+    /// sending its body, and for the connection once a quarter of its window is owed.
+    pub(super) fn give_back_windows(&mut self) {
+        for body in self.credits.take() {
+            let consumed = body.take_consumed();
+            self.recv_owed = self.recv_owed.saturating_add(consumed);
+            let Some(stream) = self.streams.get_mut(body.key).filter(|s| s.id == body.id) else {
+                continue;
+            };
+            let Some(request) = &stream.request else {
+                if matches!(stream.response, StreamResponse::Done) {
+                    self.streams.remove(body.key);
+                }
+                continue;
+            };
+            if !Arc::ptr_eq(request, &body) {
+                continue;
+            }
+            let id = stream.id;
+            if body.is_dropped() && matches!(stream.response, StreamResponse::Done) {
+                frame::write_rst_stream(&mut self.out, id, ErrorCode::NO_ERROR);
+                self.streams.remove(body.key);
+                continue;
+            }
+            if consumed > 0 {
+                stream.recv_window += i64::from(consumed);
+                frame::write_window_update(&mut self.out, id, consumed);
+            }
+        }
+        let window = self
+            .config
+            .initial_connection_window
+            .max(frame::DEFAULT_WINDOW);
+        if self.recv_owed > 0 && self.recv_owed >= window / 4 {
+            frame::write_window_update(&mut self.out, 0, self.recv_owed);
+            self.recv_window += i64::from(self.recv_owed);
+            self.recv_owed = 0;
+        }
+    }
+}

@@ -29,6 +29,7 @@ mod wake;
 use std::{
     future::Future,
     io,
+    mem::MaybeUninit,
     pin::Pin,
     sync::{atomic::AtomicBool, Arc},
     task::{Context, Poll},
@@ -354,12 +355,14 @@ impl Conn {
                 cx.waker().wake_by_ref();
                 return Ok(());
             }
-            let start = self.read_buf.len();
-            self.read_buf.resize(start + READ_CHUNK, 0);
-            let mut buf = ReadBuf::new(&mut self.read_buf[start..]);
+            // Most turns find nothing to read (a stream's data woke the connection): the
+            // chunk is on the stack, uninitialised, so such a turn allocates and clears
+            // nothing; what came is copied into the read buffer.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
             let polled = io.as_mut().poll_read(cx, &mut buf);
             let n = buf.filled().len();
-            self.read_buf.truncate(start + n);
+            self.read_buf.extend_from_slice(buf.filled());
             match polled {
                 Poll::Ready(Ok(())) if n == 0 => {
                     self.eof = true;
@@ -368,7 +371,7 @@ impl Conn {
                 Poll::Ready(Ok(())) => read += n,
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => {
-                    if self.read_buf.is_empty() {
+                    if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
                         // An idle connection keeps no read buffer.
                         self.read_buf = BytesMut::new();
                     }

@@ -459,3 +459,18 @@ fn send_data(
         *out.connection_window -= allowed as i64;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streams_records_stay_within_their_size_classes() {
+        // What an idle event stream costs the connection (PERFORMANCE.md's budget): its
+        // slot in the table, the boxed response state (the 128-byte class) and its waker.
+        assert!(std::mem::size_of::<Stream>() <= 64);
+        assert!(std::mem::size_of::<Sending>() <= 128);
+        // An `Arc` adds its two counts: the 48-byte class.
+        assert!(std::mem::size_of::<StreamWaker>() <= 32);
+    }
+}

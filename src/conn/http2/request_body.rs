@@ -249,3 +249,83 @@ impl Drop for RequestBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+
+    use bytes::Bytes;
+    use futures_util::task::AtomicWaker;
+    use http_body::Body;
+
+    use super::*;
+
+    fn open(content_length: Option<u64>) -> (Arc<Shared>, Arc<Credits>, RequestBody) {
+        let credits = Credits::new(Arc::new(AtomicWaker::new()));
+        let shared = Shared::new(0, 1, credits.clone());
+        let body = RequestBody::new(shared.clone(), content_length);
+        (shared, credits, body)
+    }
+
+    fn poll(body: &mut RequestBody) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        Pin::new(body).poll_frame(&mut cx)
+    }
+
+    #[test]
+    fn what_the_reader_takes_is_owed_back_to_the_client_once() {
+        let (shared, credits, mut body) = open(Some(5));
+        assert!(poll(&mut body).is_pending());
+        assert!(shared.push(Bytes::from_static(b"ab")));
+        assert!(shared.push(Bytes::from_static(b"cde")));
+        assert_eq!(body.size_hint().exact(), Some(5));
+        let Poll::Ready(Some(Ok(frame))) = poll(&mut body) else {
+            panic!("data");
+        };
+        assert_eq!(frame.into_data().ok(), Some(Bytes::from_static(b"ab")));
+        assert_eq!(body.size_hint().exact(), Some(3));
+        assert!(matches!(poll(&mut body), Poll::Ready(Some(Ok(_)))));
+        // One report for both takes: the connection collects the sum.
+        let reported = credits.take();
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported[0].take_consumed(), 5);
+        assert_eq!(shared.take_consumed(), 0);
+        shared.finish(Ok(None));
+        assert!(body.is_end_stream());
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn trailers_come_after_the_data_and_a_cut_is_an_error() {
+        let (shared, _credits, mut body) = open(None);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", "1".parse().expect("value"));
+        assert!(shared.push(Bytes::from_static(b"x")));
+        shared.finish(Ok(Some(trailers)));
+        assert!(matches!(poll(&mut body), Poll::Ready(Some(Ok(f))) if f.is_data()));
+        assert!(matches!(poll(&mut body), Poll::Ready(Some(Ok(f))) if f.is_trailers()));
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+
+        let (shared, _credits, mut body) = open(None);
+        shared.finish(Err(BodyError::Cut));
+        assert!(matches!(
+            poll(&mut body),
+            Poll::Ready(Some(Err(BodyError::Cut)))
+        ));
+    }
+
+    #[test]
+    fn a_reader_that_leaves_gives_back_what_waited_and_takes_nothing_more() {
+        let (shared, credits, body) = open(None);
+        assert!(shared.push(Bytes::from_static(b"unread")));
+        drop(body);
+        assert!(shared.is_dropped());
+        let reported = credits.take();
+        assert_eq!(reported.len(), 1, "the connection hears of it");
+        assert_eq!(reported[0].take_consumed(), 6);
+        assert!(
+            !shared.push(Bytes::from_static(b"more")),
+            "refused: its window is the caller's to give"
+        );
+    }
+}

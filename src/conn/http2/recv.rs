@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{
     request::{self, RequestHead},
     request_body::{BodyError, RequestBody, Shared},
-    streams::{Response, Stream},
+    streams::Stream,
     Conn, Http2Error,
 };
 use crate::h2wire::{
@@ -459,9 +459,7 @@ impl Conn {
             }
             body.finish(Ok(trailers));
         }
-        if matches!(stream.response, Response::Done) {
-            self.streams.remove(key);
-        }
+        self.streams.remove_if_closed(key);
     }
 }
 

@@ -138,10 +138,8 @@ impl Conn {
             let Some(stream) = self.streams.get_mut(body.key).filter(|s| s.id == body.id) else {
                 continue;
             };
+            // A request already complete: only the connection's window was owed.
             let Some(request) = &stream.request else {
-                if matches!(stream.response, StreamResponse::Done) {
-                    self.streams.remove(body.key);
-                }
                 continue;
             };
             if !Arc::ptr_eq(request, &body) {

@@ -183,15 +183,8 @@ const fn symbols_in_code_order() -> [u16; 257] {
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::tests::hex;
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        digits
-            .chunks(2)
-            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-            .collect()
-    }
 
     fn encoded(input: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -11,7 +11,7 @@ mod peer;
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
-fn hex(text: &str) -> Vec<u8> {
+pub(super) fn hex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     digits
         .chunks(2)

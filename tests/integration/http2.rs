@@ -182,6 +182,44 @@ async fn a_malformed_request_resets_only_its_stream() {
     assert!(answer.payload.len() > 1, "a response head");
 }
 
+/// A `GET` whose header block is cut into HEADERS and `continuations` CONTINUATION frames.
+fn get_in_pieces(stream: u32, path: &str, continuations: usize) -> Vec<u8> {
+    let block = frames::request_block("GET", "https", "localhost", path, &[]);
+    let piece = block.len().div_ceil(continuations + 1);
+    let mut pieces = block.chunks(piece);
+    let mut buf = Vec::new();
+    frames::put_headers(&mut buf, stream, flag::END_STREAM, pieces.next().unwrap());
+    let rest: Vec<&[u8]> = pieces.collect();
+    assert_eq!(rest.len(), continuations, "the block splits as asked");
+    for (i, fragment) in rest.iter().enumerate() {
+        frames::put_continuation(&mut buf, stream, i + 1 == rest.len(), fragment);
+    }
+    buf
+}
+
+#[tokio::test]
+async fn a_header_block_may_take_eight_continuation_frames_and_no_more() {
+    let server = TestServer::start().await;
+    let (mut reader, mut write) = raw(&server).await;
+    send(&mut write, &get_in_pieces(1, "/healthz", 8)).await;
+    let answer = until(&mut reader, |f| f.is(kind::HEADERS) || f.is(kind::GOAWAY))
+        .await
+        .expect("an answer");
+    assert!(answer.is(kind::HEADERS), "served: {answer:?}");
+    assert_eq!(answer.stream, 1);
+    // A ninth is a flood: the connection ends at once, before the block would end.
+    send(&mut write, &get_in_pieces(3, "/healthz", 9)).await;
+    let goaway = until(&mut reader, |f| f.is(kind::GOAWAY))
+        .await
+        .expect("GOAWAY");
+    assert_eq!(goaway.error_code(), Some(code::ENHANCE_YOUR_CALM));
+    assert_eq!(
+        goaway.goaway_last_stream(),
+        Some(1),
+        "stream 3 was not taken"
+    );
+}
+
 #[tokio::test]
 async fn a_body_that_does_not_match_its_content_length_resets_the_stream() {
     let server = TestServer::start().await;

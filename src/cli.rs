@@ -91,6 +91,9 @@ pub struct ServeArgs {
     /// server.write_stall_timeout_secs.
     #[arg(long)]
     pub write_stall_timeout: Option<f64>,
+    /// server.workers: threads that serve connections (0: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// server.proxy_protocol: expect a PROXY protocol header on the TLS listener.
     #[arg(long)]
     pub proxy_protocol: bool,
@@ -269,6 +272,7 @@ impl ServeArgs {
         set(&mut s.shutdown_timeout_secs, &self.shutdown_timeout);
         set(&mut s.write_coalesce_ms, &self.write_coalesce);
         set(&mut s.write_stall_timeout_secs, &self.write_stall_timeout);
+        set(&mut s.workers, &self.workers);
         s.proxy_protocol |= self.proxy_protocol;
         s.plaintext_proxy_protocol |= self.plaintext_proxy_protocol;
         set(&mut s.trusted_proxies, &self.trusted_proxies);
@@ -354,9 +358,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// The server's runtime: one worker per core. With `tokio_unstable` (set in
-/// `.cargo/config.toml`) the LIFO slot is off, so a connection task woken by many of its
-/// streams runs after all of them and writes their frames in one go (see PERFORMANCE.md).
+/// The commands' runtime. `serve` accepts connections on it and runs the admin listener,
+/// the cluster's readers and ACME there; the connections themselves are served on the
+/// server's own worker threads (`ssegate::workers`). With `tokio_unstable` (set in
+/// `.cargo/config.toml`) the LIFO slot is off, so a task woken by many others runs after
+/// all of them (see PERFORMANCE.md).
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();

@@ -64,6 +64,7 @@ pub mod shutdown;
 pub mod sse;
 pub mod stall;
 pub mod tls;
+pub mod workers;
 
 pub use config::Config;
 pub use server::Server;

@@ -40,6 +40,7 @@ use crate::{
     router::App,
     shutdown::Drain,
     tls::{self, CertStore},
+    workers::Workers,
 };
 use observe::{record_expiry, unready_first, watch_cluster, AdminTask};
 
@@ -73,6 +74,9 @@ pub enum ServerError {
     /// The shared log (`[cluster]`) cannot be reached.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The connection workers' threads could not be started.
+    #[error("cannot start the connection workers")]
+    Workers(#[source] std::io::Error),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -119,6 +123,7 @@ fn load_certificates(config: &TlsConfig) -> Result<CertStore, ServerError> {
 
 /// A server whose listeners are bound: ready to [`run`](Server::run).
 pub struct Server {
+    workers: Workers,
     gateway: Arc<Gateway>,
     tls_listener: TcpListener,
     plaintext_listener: Option<TcpListener>,
@@ -213,8 +218,13 @@ impl Server {
             None => None,
         };
         observe::wire(&metrics, &config, &hub, &gateway);
+        // Connections are served on threads of their own (see `workers`); the caller's
+        // runtime only accepts them.
+        let workers = Workers::start(config.server.workers).map_err(ServerError::Workers)?;
+        tracing::debug!(workers = workers.len(), "connection workers started");
         readiness.set_certificates(true);
         Ok(Self {
+            workers,
             gateway,
             tls_listener,
             plaintext_listener,
@@ -279,6 +289,7 @@ impl Server {
     /// `shutdown_timeout`; connections still open then are closed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
+            workers,
             gateway,
             tls_listener,
             plaintext_listener,
@@ -389,12 +400,15 @@ impl Server {
                     let ctx = ctx.clone();
                     let watcher = drain.watcher();
                     let open = open.clone();
-                    tokio::spawn(async move {
+                    let handed = workers.serve(stream, move |stream| async move {
                         open.fetch_add(1, Ordering::Relaxed);
                         conn::serve(ctx, watcher, stream, peer, transport).await;
                         open.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
+                    if let Err(e) = handed {
+                        tracing::debug!(client.addr = %peer, error = %e, "connection lost at accept");
+                    }
                 }
                 Err(e) => {
                     drop(permit);

@@ -153,6 +153,11 @@ pub struct RawServer {
     /// HTTP/1.1 client that stops reading would otherwise hold its stream forever. The same
     /// deadline applies to a response the client holds at a zero HTTP/2 window. Default 60.
     pub write_stall_timeout_secs: f64,
+    /// Threads that serve connections, each with a runtime of its own; a connection stays
+    /// on the one it was given at accept (the one serving fewest). 0: one per core.
+    /// Default 0 (measured: at 100k deliveries/s, a third less CPU per delivery than
+    /// tokio's work-stealing workers, which woke each other about three times per event).
+    pub workers: usize,
     /// The TLS listener expects a PROXY protocol (v1 or v2) header on every connection,
     /// from a load balancer such as HAProxy (`send-proxy-v2`). Default false.
     pub proxy_protocol: bool,
@@ -213,6 +218,7 @@ impl Default for RawServer {
             shutdown_timeout_secs: 10.0,
             write_coalesce_ms: 2.0,
             write_stall_timeout_secs: 60.0,
+            workers: 0,
             proxy_protocol: false,
             plaintext_proxy_protocol: false,
             trusted_proxies: Vec::new(),
@@ -299,6 +305,8 @@ pub struct ServerConfig {
     pub write_coalesce: Duration,
     /// Deadline for a peer to accept any written data.
     pub write_stall_timeout: Duration,
+    /// Connection worker threads (0: one per core).
+    pub workers: usize,
     /// PROXY protocol on the TLS listener.
     pub proxy_protocol: bool,
     /// PROXY protocol on the plaintext listener.
@@ -390,6 +398,7 @@ impl RawConfig {
                 "server.write_stall_timeout_secs",
                 s.write_stall_timeout_secs,
             )?,
+            workers: s.workers,
             proxy_protocol: s.proxy_protocol,
             plaintext_proxy_protocol: s.plaintext_proxy_protocol,
             trusted_proxies: TrustedProxies::parse(&s.trusted_proxies)

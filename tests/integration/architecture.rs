@@ -19,6 +19,8 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("files", &[]),
     // HTTP/2's wire format as plain data: frames and HPACK, no I/O.
     ("h2wire", &[]),
+    // Threads that serve connections: runtimes and sockets, nothing of the crate.
+    ("workers", &[]),
     ("sse", &["metrics"]),
     ("http", &["sse"]),
     ("auth", &["http", "files"]),
@@ -62,6 +64,7 @@ const ONLY_IMPORTED_BY: &[(&str, &[&str])] = &[
     ("acme", &["server"]),
     ("admin", &["server"]),
     ("h2wire", &["conn", "fuzzing"]),
+    ("workers", &["server"]),
 ];
 
 fn src_dir() -> PathBuf {

@@ -28,7 +28,7 @@
 #   LOAD_ARGS                         extra load tool arguments, for every run
 #   ORIGIN_PORT [9100] PROXY_PORT [8450]   loopback ports of the origin and of the proxy
 #   SSEGATE_BIN [target/release/ssegate, built here]
-#   SSEGATE_THREADS                   ssegate's runtime workers (TOKIO_WORKER_THREADS);
+#   SSEGATE_THREADS                   ssegate's connection workers (`--workers`);
 #                                     default one per core, as shipped
 #   SSEGATE_ARGS                      extra `ssegate serve` arguments, e.g. --write-coalesce 0
 #   KEEP_WORK                         keep the scratch directory (configs, logs, JSON lines)
@@ -140,13 +140,12 @@ start_proxy() {
             local fanout=false
             [[ "$name" == ssegate-fanout ]] && fanout=true
             render "$here/ssegate.toml.template" "$WORK/$name.toml" "$fanout"
-            # tokio reads TOKIO_WORKER_THREADS (and rejects it empty); `exec` so that the pid
-            # is the server's own.
-            local threads=()
-            [[ -n "$SSEGATE_THREADS" ]] && threads=("TOKIO_WORKER_THREADS=$SSEGATE_THREADS")
+            # `exec` so that the pid is the server's own.
+            local workers=()
+            [[ -n "$SSEGATE_THREADS" ]] && workers=(--workers "$SSEGATE_THREADS")
             # shellcheck disable=SC2086 # SSEGATE_ARGS is a list of arguments
-            env "${threads[@]}" bash -c 'exec "$0" serve --config "$@"' "$SSEGATE_BIN" \
-                "$WORK/$name.toml" $SSEGATE_ARGS >"$log" 2>&1 &
+            bash -c 'exec "$0" serve --config "$@"' "$SSEGATE_BIN" \
+                "$WORK/$name.toml" "${workers[@]}" $SSEGATE_ARGS >"$log" 2>&1 &
             ;;
         nginx)
             render "$here/nginx.conf.template" "$WORK/nginx.conf"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Publish requests/s on 1 and on 2 worker threads (issue 12, item 5: publishes to different
+# Publish requests/s on 1 and on 2 worker threads (`ssegate serve --workers`) (issue 12, item 5: publishes to different
 # topics proceed in parallel, the fan-out outside any global lock), with no subscriber and
 # with SUBS subscribers held open by the load tool (stream i on topic load-t{i % TOPICS},
 # so each publish fans out to SUBS/TOPICS streams). h2load publishes round-robin over the
@@ -79,7 +79,9 @@ publish() {
 
 printf '%-8s %-12s %s\n' threads subscribers "publish requests/s, run by run"
 for threads in $THREADS; do
-    TOKIO_WORKER_THREADS="$threads" "$SSEGATE_BIN" serve --listen "127.0.0.1:$SSEGATE_PORT" \
+    # Connections are served on `--workers` threads of their own (the runtime that
+    # accepts them is idle beside them).
+    "$SSEGATE_BIN" serve --workers "$threads" --listen "127.0.0.1:$SSEGATE_PORT" \
         --cert-dir "$WORK/certs" --no-admin --heartbeat-interval 10 \
         --max-connections 20000 >"$WORK/server.log" 2>&1 &
     server_pid=$!

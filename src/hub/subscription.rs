@@ -131,6 +131,12 @@ impl Subscription {
         self.subscriber.mailbox.set_held(held);
     }
 
+    /// Tells the mailbox that the transport seems to hold this stream back (see
+    /// [`EventSource::set_held_inferred`]).
+    pub fn set_held_inferred(&self, held: bool) {
+        self.subscriber.mailbox.set_held_inferred(held);
+    }
+
     /// Reads the next replay batch from the log. `None` once the replay is done (or a
     /// catch-up was abandoned: the mailbox then says how the stream ends).
     fn poll_replay(
@@ -191,6 +197,10 @@ impl EventSource for Subscription {
 
     fn set_held(&self, held: bool) {
         Subscription::set_held(self, held);
+    }
+
+    fn set_held_inferred(&self, held: bool) {
+        Subscription::set_held_inferred(self, held);
     }
 
     fn describe(&self) -> String {

@@ -56,6 +56,10 @@ impl EventSource for MercureStream {
         self.subscription.set_held(held);
     }
 
+    fn set_held_inferred(&self, held: bool) {
+        self.subscription.set_held_inferred(held);
+    }
+
     fn describe(&self) -> String {
         // Only exact topics are kept per stream (in the hub's index); patterns are shared.
         format!("mercure, exact topics {:?}", self.subscription.topics())

@@ -14,15 +14,33 @@
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicBool, Ordering},
-        Mutex, MutexGuard,
+        atomic::{AtomicU32, Ordering},
+        Mutex, MutexGuard, OnceLock,
     },
     task::{Context, Poll, Waker},
+    time::Instant,
 };
 
 use bytes::Bytes;
 
 use super::{CloseReason, Next};
+
+/// [`Mailbox::held`]: not held back.
+const NOT_HELD: u32 = 0;
+/// [`Mailbox::held`]: held back, as the connection says.
+const HELD: u32 = u32::MAX;
+
+/// How long an inferred hold must last to count (see [`Mailbox::set_held_inferred`]):
+/// more than the longest write batching window (`server.write_coalesce_ms`, at most 100).
+const INFERRED_GRACE_MS: u32 = 250;
+
+/// Milliseconds since the first call, wrapping, never [`NOT_HELD`] or [`HELD`]. Read only
+/// when a hold is guessed or a full queue must tell a slow client from a slow server.
+fn coarse_ms() -> u32 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let ms = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u32;
+    ms.clamp(1, u32::MAX - 1)
+}
 
 /// The deque capacity an emptied mailbox keeps (the smallest a `VecDeque` of frames
 /// allocates): a busy stream does not allocate at every event, and one that caught up after
@@ -112,10 +130,9 @@ pub struct Mailbox<K = u64> {
     /// smaller allocation class).
     capacity: u32,
     /// The connection holds the stream back: the client's window is closed or the socket
-    /// takes nothing (see the module's notes).
-    held: AtomicBool,
-    /// A full queue while the client takes data becomes a [`Lag`] instead of an overflow.
-    catch_up: bool,
+    /// takes nothing (see the module's notes). [`NOT_HELD`], [`HELD`], or since when (in
+    /// [`coarse_ms`]) the transport seems to.
+    held: AtomicU32,
 }
 
 /// Events dropped from a [`Mailbox::catching_up`] mailbox while its queue was full: every
@@ -148,6 +165,9 @@ struct Inner<K> {
     /// Events dropped while the server was behind (only in a catching-up mailbox). Boxed:
     /// rare, and two hub cursors inline would grow every subscriber by 40 bytes.
     lag: Option<Box<Lag<K>>>,
+    /// A full queue while the client takes data becomes a [`Lag`] instead of an overflow.
+    /// (Under the lock, beside `closed`, where it takes no room of its own.)
+    catch_up: bool,
 }
 
 impl<K: Copy + Ord> Mailbox<K> {
@@ -166,10 +186,10 @@ impl<K: Copy + Ord> Mailbox<K> {
                 closed: None,
                 last_key: floor,
                 lag: None,
+                catch_up: false,
             }),
             capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
-            held: AtomicBool::new(false),
-            catch_up: false,
+            held: AtomicU32::new(NOT_HELD),
         }
     }
 
@@ -177,14 +197,44 @@ impl<K: Copy + Ord> Mailbox<K> {
     /// back (see the module's notes). Only for producers whose events can be read again by
     /// key (the hub's log); `push` never lags.
     pub fn catching_up(mut self) -> Self {
-        self.catch_up = true;
+        self.inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .catch_up = true;
         self
     }
 
     /// Says whether the connection holds the stream back (the client's window is closed,
     /// or its socket takes nothing). The response body calls it only on a change.
     pub fn set_held(&self, held: bool) {
-        self.held.store(held, Ordering::Relaxed);
+        let state = if held { HELD } else { NOT_HELD };
+        self.held.store(state, Ordering::Relaxed);
+    }
+
+    /// Says the transport seems to hold the stream back, from now (`true`), or took what it
+    /// was given (`false`). Unlike [`Mailbox::set_held`], the stream counts as held only
+    /// once this has lasted [`INFERRED_GRACE_MS`]: an HTTP/1.1 connection stops asking for
+    /// frames while its own write batching holds the flush (up to 100 ms), and a client
+    /// that reads everything must not be ended as slow for the server's own delay.
+    pub fn set_held_inferred(&self, held: bool) {
+        if held {
+            let _ = self.held.compare_exchange(
+                NOT_HELD,
+                coarse_ms(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.held.store(NOT_HELD, Ordering::Relaxed);
+        }
+    }
+
+    fn is_held(&self) -> bool {
+        match self.held.load(Ordering::Relaxed) {
+            NOT_HELD => false,
+            HELD => true,
+            since => coarse_ms().wrapping_sub(since) >= INFERRED_GRACE_MS,
+        }
     }
 
     /// Queues a frame and returns the waker to wake once the caller has released its own
@@ -220,7 +270,7 @@ impl<K: Copy + Ord> Mailbox<K> {
             inner.queue.push(frame.clone());
         } else {
             match previous {
-                Some(after) if self.catch_up && !self.held.load(Ordering::Relaxed) => {
+                Some(after) if inner.catch_up && !self.is_held() => {
                     inner.lag = Some(Box::new(Lag {
                         after,
                         through: key,
@@ -406,6 +456,48 @@ mod tests {
             take(&mailbox),
             Poll::Ready(Taken::Next(Next::Closed(CloseReason::Overflow)))
         ));
+    }
+
+    #[test]
+    fn a_guessed_hold_counts_only_once_it_outlasts_the_write_batching() {
+        let full = |mailbox: &Mailbox<u64>| {
+            for key in 1..=3 {
+                mailbox.push_event(key, &Bytes::from_static(b"x"));
+            }
+        };
+        // Guessed just now: the server's own batching may be why, so the server is behind.
+        let fresh = Mailbox::<u64>::new(2).catching_up();
+        fresh.set_held_inferred(true);
+        full(&fresh);
+        assert!(matches!(
+            take(&fresh),
+            Poll::Ready(Taken::Next(Next::Frames))
+        ));
+        assert!(matches!(take(&fresh), Poll::Ready(Taken::Behind(_))));
+        // Guessed for longer than any batching window: the client is slow.
+        let old = Mailbox::<u64>::new(2).catching_up();
+        old.set_held_inferred(true);
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::from(INFERRED_GRACE_MS) + 20,
+        ));
+        // A later guess keeps the hold's start.
+        old.set_held_inferred(true);
+        full(&old);
+        assert!(matches!(take(&old), Poll::Ready(Taken::Next(Next::Frames))));
+        assert!(matches!(
+            take(&old),
+            Poll::Ready(Taken::Next(Next::Closed(CloseReason::Overflow)))
+        ));
+        // Taken: not held any more.
+        let taken = Mailbox::<u64>::new(2).catching_up();
+        taken.set_held_inferred(true);
+        taken.set_held_inferred(false);
+        full(&taken);
+        assert!(matches!(
+            take(&taken),
+            Poll::Ready(Taken::Next(Next::Frames))
+        ));
+        assert!(matches!(take(&taken), Poll::Ready(Taken::Behind(_))));
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub trait EventSource: std::fmt::Debug + Send + Unpin + 'static {
     /// socket takes nothing. A source whose queue fills while this is false knows the
     /// server fell behind, not the client ([`Mailbox::catching_up`]).
     fn set_held(&self, _held: bool) {}
+    /// The same, guessed from the outside: the transport has not asked for the next frame
+    /// since it was handed the last (HTTP/1.1, where hyper tells nothing else). A guess
+    /// counts only once it has lasted longer than the server's own write batching can hold
+    /// a transport back.
+    fn set_held_inferred(&self, held: bool) {
+        self.set_held(held);
+    }
 }
 
 /// How a subscription's replay relates to the `Last-Event-ID` it asked for.

@@ -195,13 +195,17 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// whenever it checks the stream's window; otherwise the body infers it.
     pub fn set_held(&mut self, held: bool) {
         self.held_set_by_connection = true;
-        self.tell_held(held);
-    }
-
-    fn tell_held(&mut self, held: bool) {
         if self.held != held {
             self.held = held;
             self.subscription.set_held(held);
+        }
+    }
+
+    /// What the body guesses when no connection tells it (see `poll_frame`).
+    fn infer_held(&mut self, held: bool) {
+        if self.held != held {
+            self.held = held;
+            self.subscription.set_held_inferred(held);
         }
     }
 
@@ -342,7 +346,7 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         let infer_held = !this.held_set_by_connection;
         if infer_held {
             // Asked again: the transport took the last frame.
-            this.tell_held(false);
+            this.infer_held(false);
         }
         if std::mem::take(&mut this.opening) {
             let prelude = match this.gap_notice.take() {
@@ -362,8 +366,9 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         match polled {
             Poll::Ready(Some(bytes)) => {
                 if infer_held {
-                    // Until the transport asks again, it holds this frame (see `held`).
-                    this.tell_held(true);
+                    // Until the transport asks again, it holds this frame (see `held`):
+                    // a guess, since our own write batching holds it back too.
+                    this.infer_held(true);
                 }
                 this.sent_since_tick = true;
                 // An event went out: a heartbeat found due meanwhile is not needed.

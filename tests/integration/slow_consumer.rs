@@ -143,9 +143,11 @@ async fn subscribers_that_take_everything_catch_up_when_the_server_falls_behind(
     ];
     let hub = server.hub.clone();
     wait_for(|| hub.stats().active_subscriptions == 2).await;
-    // Published in-process without a yield (this test's runtime has one thread): the
-    // whole burst is queued before either connection is polled, as when the server's
-    // cores are busy. The clients read all the while.
+    // Published in-process without a yield: the burst comes faster than the connections
+    // (on the server's worker threads) write it, as when the server's cores are busy. The
+    // clients read all the while; the HTTP/1.1 one is read only after the HTTP/2 one, and
+    // its connection stops asking for frames meanwhile, which must not pass for a slow
+    // client (see `Mailbox::set_held_inferred`).
     let fields = ssegate::sse::EventFields::default();
     let topic = ssegate::hub::TopicName::parse("burst").unwrap();
     let mut ids = Vec::new();
@@ -173,7 +175,11 @@ async fn subscribers_that_take_everything_catch_up_when_the_server_falls_behind(
     }
     let stats = hub.stats();
     assert_eq!(stats.overflows, 0, "no stream ended");
-    assert_eq!(stats.catch_ups, 2, "both read the burst from the log");
+    // At least once each; more often as the connections catch up and fall behind again.
+    assert!(
+        stats.catch_ups >= 2,
+        "both read the burst from the log: {stats:?}"
+    );
     assert_eq!(stats.active_subscriptions, 2);
     // And live again afterwards.
     hub.publish(&topic, None, &fields, "after").await.unwrap();

@@ -358,7 +358,7 @@ async fn serve_http<I>(
                 got_request: got_request.clone(),
                 stall: stall.clone(),
             };
-            let conn = http2::Http2Connection::new(io, &ctx.http2, requests);
+            let conn = http2::Http2Connection::new(io, &ctx.http2, requests, ctx.write_coalesce);
             drain
                 .serve(
                     conn,

@@ -33,6 +33,7 @@ use std::{
     pin::Pin,
     sync::{atomic::AtomicBool, Arc},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::BytesMut;
@@ -40,6 +41,7 @@ use http::Request;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::mpsc,
+    time::{Instant, Sleep},
 };
 
 use crate::{
@@ -161,6 +163,13 @@ struct Conn {
     /// Requests decoded this turn, dispatched at its end (one cancelled meanwhile never
     /// starts).
     new_requests: Vec<(usize, u32, Request<RequestBody>)>,
+    /// How long a busy connection batches its streams' data (the write coalescing window;
+    /// zero: never).
+    batch_window: Duration,
+    /// Ends the batch running, if any; kept between batches of a busy connection.
+    batch_timer: Option<Pin<Box<Sleep>>>,
+    /// A batch runs: streams woken meanwhile wait for the timer's turn.
+    batching: bool,
 }
 
 impl<I> Http2Connection<I>
@@ -168,8 +177,9 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     /// Serves `io` (whose peer chose `h2`) with `config`'s settings. Our SETTINGS are the
-    /// first thing written.
-    pub fn new(io: I, config: &Http2Config, requests: Requests) -> Self {
+    /// first thing written. A connection whose streams wrote in a turn serves the streams
+    /// woken within `batch_window` after it in one turn at its end (zero: each at once).
+    pub fn new(io: I, config: &Http2Config, requests: Requests, batch_window: Duration) -> Self {
         let mut out = Vec::new();
         frame::write_settings(
             &mut out,
@@ -224,6 +234,9 @@ where
                 early_resets: EarlyResets::default(),
                 stream_errors: 0,
                 new_requests: Vec::new(),
+                batch_window,
+                batch_timer: None,
+                batching: false,
             }),
         }
     }
@@ -300,9 +313,15 @@ impl Conn {
             // ... takes the router's answers and the window readers gave back...
             self.take_answers(cx);
             self.give_back_windows();
-            // ... lets every woken stream write...
+            // ... lets every woken stream write (in batches while the connection is busy)...
+            self.poll_batch(cx);
+            // Only data is worth batching: a turn that only sends heartbeats (the
+            // connection's own clock queued them) starts no batch.
+            let woken = self.streams.wakeups().any_ready();
+            let before = self.out.len();
             self.streams.poll_heartbeats(cx);
-            self.poll_streams();
+            self.poll_streams(cx);
+            self.start_batch(cx, woken && self.out.len() > before);
             if let Some(keepalive) = &mut self.keepalive {
                 if keepalive.poll(cx, &mut self.out).is_err() {
                     tracing::debug!("no answer to a keep-alive PING; closing");
@@ -455,16 +474,66 @@ impl Conn {
         }
     }
 
-    /// Lets every woken stream write its frames.
-    fn poll_streams(&mut self) {
+    /// Lets every woken stream write its frames; a stream with more than a pass takes
+    /// gets another turn at once.
+    fn poll_streams(&mut self, cx: &mut Context<'_>) {
+        let mut again = false;
         let mut out = Out {
             buf: &mut self.out,
             connection_window: &mut self.send_window,
             max_frame_size: self.peer_max_frame_size,
             encoder: &mut self.encoder,
             high_water: HIGH_WATER,
+            again: &mut again,
         };
         self.streams.poll_ready(&mut out);
+        if again {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Ends the running batch once its window is over: the streams it held are served in
+    /// this turn, and from now on a stream's wake wakes the connection again.
+    fn poll_batch(&mut self, cx: &mut Context<'_>) {
+        if !self.batching {
+            return;
+        }
+        if let Some(timer) = &mut self.batch_timer {
+            if timer.as_mut().poll(cx).is_pending() {
+                return;
+            }
+        }
+        self.batching = false;
+        self.streams.wakeups().set_batching(false);
+    }
+
+    /// After a turn in which streams wrote: the streams woken within the window are served
+    /// together at its end, one turn and one write for all of them, instead of a turn each
+    /// (the write coalescing window already holds their bytes that long). A turn that wrote
+    /// nothing ends batching, so a quiet connection's next event goes out at once.
+    fn start_batch(&mut self, cx: &mut Context<'_>, wrote: bool) {
+        if self.batching || self.batch_window.is_zero() {
+            return;
+        }
+        if !wrote {
+            // Quiet: an idle connection keeps no timer.
+            self.batch_timer = None;
+            return;
+        }
+        let deadline = Instant::now() + self.batch_window;
+        let timer = match &mut self.batch_timer {
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => self
+                .batch_timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            self.batching = true;
+            self.streams.wakeups().set_batching(true);
+        }
     }
 
     /// Writes the buffer out; Ready(Ok) once all of it is written and flushed.

@@ -80,6 +80,9 @@ pub(super) struct Out<'a> {
     /// The client's SETTINGS_MAX_FRAME_SIZE.
     pub max_frame_size: u32,
     pub encoder: &'a mut Encoder,
+    /// Set when a stream has more to send than one pass takes: the connection takes
+    /// another turn at once.
+    pub again: &'a mut bool,
     /// Above this many buffered bytes, streams wait for the socket before they send more.
     pub high_water: usize,
 }
@@ -416,8 +419,11 @@ impl Stream {
                 Poll::Pending => return Turn::Open,
             }
         }
-        // More to send: another turn after the other streams.
-        sending.task_waker.wake_by_ref();
+        // More to send: another turn after the other streams, at once even while the
+        // connection batches (a stream replaying its backlog is not held to 8 frames per
+        // batch).
+        sending.waker.queue();
+        *out.again = true;
         Turn::Open
     }
 }

@@ -17,6 +17,9 @@ use futures_util::task::AtomicWaker;
 pub(super) struct Wakeups {
     connection: Arc<AtomicWaker>,
     ready: Mutex<Vec<usize>>,
+    /// A busy connection batches: streams woken meanwhile are queued without waking it,
+    /// and its batch timer serves them all in one turn.
+    batching: AtomicBool,
 }
 
 impl std::fmt::Debug for Wakeups {
@@ -39,6 +42,18 @@ impl Wakeups {
     /// The connection's waker, for others who wake it (request bodies' readers).
     pub fn connection(&self) -> Arc<AtomicWaker> {
         self.connection.clone()
+    }
+
+    /// Starts or ends a batch. Ending one before taking the ready streams is what keeps a
+    /// wake from being lost: a stream queued after the take sees the batch over (both sides
+    /// order through the ready list's lock) and wakes the connection itself.
+    pub fn set_batching(&self, batching: bool) {
+        self.batching.store(batching, Ordering::SeqCst);
+    }
+
+    /// Whether a stream was woken since the last [`Wakeups::take_ready`].
+    pub fn any_ready(&self) -> bool {
+        !lock(&self.ready).is_empty()
     }
 
     /// Swaps the streams woken since the last call into `into` (empty on entry).
@@ -85,7 +100,7 @@ impl Wake for StreamWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.queue() {
+        if self.queue() && !self.wakeups.batching.load(Ordering::SeqCst) {
             self.wakeups.connection.wake();
         }
     }
@@ -94,4 +109,68 @@ impl Wake for StreamWaker {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section is a push or a swap: a poisoned lock is still consistent.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Counts the connection's wake-ups.
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn connection() -> (Arc<Wakeups>, Arc<Counter>) {
+        let wakeups = Arc::new(Wakeups::default());
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        wakeups.register(&Waker::from(counter.clone()));
+        (wakeups, counter)
+    }
+
+    #[test]
+    fn a_stream_queues_once_and_wakes_the_connection() {
+        let (wakeups, counter) = connection();
+        let stream = Waker::from(StreamWaker::new(7, wakeups.clone()));
+        stream.wake_by_ref();
+        stream.wake_by_ref();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let mut ready = Vec::new();
+        wakeups.take_ready(&mut ready);
+        assert_eq!(ready, [7], "queued once until served");
+    }
+
+    #[test]
+    fn during_a_batch_streams_queue_without_waking_and_after_it_they_wake() {
+        let (wakeups, counter) = connection();
+        let first = StreamWaker::new(1, wakeups.clone());
+        let second = StreamWaker::new(2, wakeups.clone());
+        wakeups.set_batching(true);
+        Waker::from(first.clone()).wake();
+        Waker::from(second.clone()).wake();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "the batch's timer serves them"
+        );
+        assert!(wakeups.any_ready());
+        // The batch ends before its streams are taken: nothing is lost in between.
+        wakeups.set_batching(false);
+        let mut ready = Vec::new();
+        wakeups.take_ready(&mut ready);
+        assert_eq!(ready, [1, 2]);
+        assert!(!wakeups.any_ready());
+        first.unqueue();
+        Waker::from(first).wake();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "outside a batch a wake wakes"
+        );
+    }
 }

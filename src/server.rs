@@ -40,7 +40,7 @@ use crate::{
     router::App,
     shutdown::Drain,
     tls::{self, CertStore},
-    workers::Workers,
+    workers::{OpenConnections, Workers},
 };
 use observe::{record_expiry, unready_first, watch_cluster, AdminTask};
 
@@ -371,8 +371,7 @@ impl Server {
         let mut backoff = AcceptBackoff::default();
         // Connections being served: not the semaphore's count, which includes the slot the
         // accept loop holds while it waits for the next one.
-        let open = Arc::new(AtomicU64::new(0));
-        let summary = tokio::spawn(log_summaries(hub.clone(), open.clone()));
+        let summary = tokio::spawn(log_summaries(hub.clone(), workers.open_connections()));
         let acme = acme.map(|manager| tokio::spawn(manager.run()));
         let certificate_watch = config
             .tls
@@ -399,11 +398,8 @@ impl Server {
                     accepted.fetch_add(1, Ordering::Relaxed);
                     let ctx = ctx.clone();
                     let watcher = drain.watcher();
-                    let open = open.clone();
                     let handed = workers.serve(stream, move |stream| async move {
-                        open.fetch_add(1, Ordering::Relaxed);
                         conn::serve(ctx, watcher, stream, peer, transport).await;
-                        open.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
                     if let Err(e) = handed {
@@ -503,7 +499,7 @@ fn log_publish_policy(config: &Config, mercure: Option<&Mercure>) {
 
 /// Logs a summary line at info every [`SUMMARY_INTERVAL`], for operators who do not run
 /// at debug.
-async fn log_summaries(hub: Arc<Hub>, open: Arc<AtomicU64>) {
+async fn log_summaries(hub: Arc<Hub>, open: OpenConnections) {
     let start = tokio::time::Instant::now() + SUMMARY_INTERVAL;
     let mut ticks = tokio::time::interval_at(start, SUMMARY_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -511,7 +507,7 @@ async fn log_summaries(hub: Arc<Hub>, open: Arc<AtomicU64>) {
         ticks.tick().await;
         let stats = hub.stats();
         tracing::info!(
-            connections = open.load(Ordering::Relaxed),
+            connections = open.total(),
             streams = stats.active_subscriptions,
             topics = stats.active_topics,
             published = stats.published,

@@ -114,6 +114,11 @@ impl Workers {
         Ok(())
     }
 
+    /// A handle on the number of connections served, for those who report it.
+    pub fn open_connections(&self) -> OpenConnections {
+        OpenConnections(self.workers.iter().map(|w| w.open.clone()).collect())
+    }
+
     /// Connections each worker serves now, in worker order.
     pub fn open_per_worker(&self) -> Vec<usize> {
         self.workers
@@ -128,6 +133,17 @@ impl Workers {
         rotated
             .min_by_key(|w| w.open.load(Ordering::Relaxed))
             .expect("at least one worker")
+    }
+}
+
+/// The connections the workers serve now (the summary log's count).
+#[derive(Debug, Clone)]
+pub struct OpenConnections(Vec<Arc<AtomicUsize>>);
+
+impl OpenConnections {
+    /// Connections open on all workers together.
+    pub fn total(&self) -> usize {
+        self.0.iter().map(|open| open.load(Ordering::Relaxed)).sum()
     }
 }
 

@@ -195,17 +195,19 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     /// whenever it checks the stream's window; otherwise the body infers it.
     pub fn set_held(&mut self, held: bool) {
         self.held_set_by_connection = true;
-        if self.held != held {
-            self.held = held;
-            self.subscription.set_held(held);
-        }
+        self.tell_held(held, false);
     }
 
-    /// What the body guesses when no connection tells it (see `poll_frame`).
-    fn infer_held(&mut self, held: bool) {
+    /// Tells the source of a change: what the connection says, or what the body `guessed`
+    /// when no connection tells it (see `poll_frame`).
+    fn tell_held(&mut self, held: bool, guessed: bool) {
         if self.held != held {
             self.held = held;
-            self.subscription.set_held_inferred(held);
+            if guessed {
+                self.subscription.set_held_inferred(held);
+            } else {
+                self.subscription.set_held(held);
+            }
         }
     }
 
@@ -346,7 +348,7 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         let infer_held = !this.held_set_by_connection;
         if infer_held {
             // Asked again: the transport took the last frame.
-            this.infer_held(false);
+            this.tell_held(false, true);
         }
         if std::mem::take(&mut this.opening) {
             let prelude = match this.gap_notice.take() {
@@ -368,7 +370,7 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
                 if infer_held {
                     // Until the transport asks again, it holds this frame (see `held`):
                     // a guess, since our own write batching holds it back too.
-                    this.infer_held(true);
+                    this.tell_held(true, true);
                 }
                 this.sent_since_tick = true;
                 // An event went out: a heartbeat found due meanwhile is not needed.

@@ -15,8 +15,8 @@ mod read;
 mod write;
 
 pub use write::{
-    write_data, write_goaway, write_headers, write_ping, write_rst_stream, write_settings,
-    write_settings_ack, write_window_update,
+    write_data, write_data_parts, write_goaway, write_headers, write_ping, write_rst_stream,
+    write_settings, write_settings_ack, write_window_update,
 };
 
 /// What a client sends before its first frame (RFC 9113 section 3.4).

@@ -206,6 +206,10 @@ impl EventSource for Subscription {
     fn describe(&self) -> String {
         format!("topics {:?}", self.topics())
     }
+
+    fn touch(&self) {
+        self.subscriber.mailbox.touch();
+    }
 }
 
 impl Drop for Subscription {

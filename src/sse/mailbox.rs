@@ -351,6 +351,12 @@ impl<K: Copy + Ord> Mailbox<K> {
         self.lock().queue.capacity()
     }
 
+    /// Loads the mailbox's first cache line (its lock and queue) without taking the lock
+    /// (see [`crate::sse::EventSource::touch`]).
+    pub fn touch(&self) {
+        std::hint::black_box(self.capacity);
+    }
+
     /// The number of frames waiting.
     pub fn len(&self) -> usize {
         self.lock().queue.len()

@@ -46,6 +46,10 @@ pub trait EventSource: std::fmt::Debug + Send + Unpin + 'static {
     fn set_held_inferred(&self, held: bool) {
         self.set_held(held);
     }
+    /// Loads the state [`EventSource::poll_next`] reads first, and nothing else: a caller
+    /// about to poll many streams touches them all beforehand, so that their cache misses
+    /// overlap instead of coming one after the other (see `conn::http2::streams`).
+    fn touch(&self) {}
 }
 
 /// How a subscription's replay relates to the `Last-Event-ID` it asked for.

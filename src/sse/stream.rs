@@ -226,6 +226,66 @@ impl<S: EventSource + ?Sized> SseBody<S> {
         self.heartbeat_due
     }
 
+    /// As [`Body::poll_frame`], but the frames stay apart: on `Ready(Some(Ok(())))` one or
+    /// more are appended to `chunks`. A caller that copies them into a write buffer of its
+    /// own (the HTTP/2 connection) then copies each once, instead of once to join them into
+    /// one frame and again to write it.
+    pub fn poll_chunks(
+        &mut self,
+        cx: &mut Context<'_>,
+        chunks: &mut Vec<Bytes>,
+    ) -> Poll<Option<Result<(), SourceFailed>>> {
+        if self.ended.is_some() {
+            return Poll::Ready(None);
+        }
+        let infer_held = !self.held_set_by_connection;
+        if infer_held {
+            // Asked again: the transport took the last frame.
+            self.tell_held(false, true);
+        }
+        if std::mem::take(&mut self.opening) {
+            chunks.push(Bytes::from_static(OPEN_COMMENT));
+            if let Some(notice) = self.gap_notice.take() {
+                chunks.push(*notice);
+            }
+            return Poll::Ready(Some(Ok(())));
+        }
+        let polled = match self.poll_events(cx, chunks) {
+            Poll::Pending => self
+                .poll_timer(cx)
+                .map(|heartbeat| heartbeat.map(|bytes| chunks.push(bytes))),
+            ready => ready,
+        };
+        match polled {
+            Poll::Ready(Some(())) => {
+                if infer_held {
+                    // Until the transport asks again, it holds this frame (see `held`):
+                    // a guess, since our own write batching holds it back too.
+                    self.tell_held(true, true);
+                }
+                self.sent_since_tick = true;
+                // An event went out: a heartbeat found due meanwhile is not needed.
+                self.heartbeat_due = false;
+                Poll::Ready(Some(Ok(())))
+            }
+            Poll::Ready(None) => {
+                let reason = self.ended.unwrap_or(EndReason::Limit);
+                self.end(reason)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Loads the body's record (`source` false) or its source's (`source` true), and
+    /// nothing else (see [`EventSource::touch`]).
+    pub fn touch(&self, source: bool) {
+        if source {
+            self.subscription.touch();
+        } else {
+            std::hint::black_box(self.ended);
+        }
+    }
+
     /// Whether the stream ended because its source failed (its end is then an error, and
     /// the body only says so once).
     pub fn failed(&self) -> bool {
@@ -236,7 +296,7 @@ impl<S: EventSource + ?Sized> SseBody<S> {
         self.limits.as_ref().and_then(|l| l.deadline)
     }
 
-    fn end(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, SourceFailed>>> {
+    fn end(&mut self, reason: EndReason) -> Poll<Option<Result<(), SourceFailed>>> {
         self.ended = Some(reason);
         if reason == EndReason::SourceFailed {
             return Poll::Ready(Some(Err(SourceFailed)));
@@ -245,7 +305,8 @@ impl<S: EventSource + ?Sized> SseBody<S> {
     }
 
     /// Events first, then the timer: a due heartbeat is skipped when an event goes out.
-    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    /// Appends the frames the source has (at least one on `Ready(Some(()))`).
+    fn poll_events(&mut self, cx: &mut Context<'_>, chunks: &mut Vec<Bytes>) -> Poll<Option<()>> {
         let remaining = self.limits.as_ref().and_then(|l| l.remaining);
         let max = remaining.map_or(MAX_BATCH, |r| {
             usize::try_from(r).unwrap_or(MAX_BATCH).min(MAX_BATCH)
@@ -254,36 +315,24 @@ impl<S: EventSource + ?Sized> SseBody<S> {
             self.ended = Some(EndReason::Limit);
             return Poll::Ready(None);
         }
-        // The frames taken from the mailbox pass through the thread's scratch list, not one
-        // kept per stream: a list a stream kept would hold a burst's capacity (up to
-        // MAX_BATCH entries) for the stream's whole life.
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.take_events(cx, max, &mut scratch),
-            // Only a source that polls another stream from its own poll would get here.
-            Err(_) => self.take_events(cx, max, &mut Vec::new()),
-        })
-    }
-
-    fn take_events(
-        &mut self,
-        cx: &mut Context<'_>,
-        max: usize,
-        scratch: &mut Vec<Bytes>,
-    ) -> Poll<Option<Bytes>> {
-        scratch.clear();
-        match self.subscription.poll_next(cx, max, scratch) {
+        let before = chunks.len();
+        match self.subscription.poll_next(cx, max, chunks) {
             Poll::Ready(Next::Frames) => {
-                let count = scratch.len() as u64;
+                let taken = &chunks[before..];
+                let count = taken.len() as u64;
                 self.delivered += count;
                 if let Some(metrics) = &self.metrics {
-                    metrics.delivered(scratch);
+                    metrics.delivered(taken);
                 }
                 if let Some(r) = self.limits.as_mut().and_then(|l| l.remaining.as_mut()) {
                     *r = r.saturating_sub(count);
                 }
-                Poll::Ready(Some(concat(scratch)))
+                Poll::Ready(Some(()))
             }
-            Poll::Ready(Next::HistoryGap) => Poll::Ready(Some(gap_notice(None))),
+            Poll::Ready(Next::HistoryGap) => {
+                chunks.push(gap_notice(None));
+                Poll::Ready(Some(()))
+            }
             Poll::Ready(Next::Closed(reason)) => {
                 self.ended = Some(match reason {
                     CloseReason::Overflow => EndReason::Overflow,
@@ -341,48 +390,19 @@ impl<S: EventSource + ?Sized> Body for SseBody<S> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        if this.ended.is_some() {
-            return Poll::Ready(None);
-        }
-        let infer_held = !this.held_set_by_connection;
-        if infer_held {
-            // Asked again: the transport took the last frame.
-            this.tell_held(false, true);
-        }
-        if std::mem::take(&mut this.opening) {
-            let prelude = match this.gap_notice.take() {
-                None => Bytes::from_static(OPEN_COMMENT),
-                Some(notice) => {
-                    let mut prelude = BytesMut::from(OPEN_COMMENT);
-                    prelude.extend_from_slice(&notice);
-                    prelude.freeze()
-                }
-            };
-            return Poll::Ready(Some(Ok(Frame::data(prelude))));
-        }
-        let polled = match this.poll_events(cx) {
-            Poll::Pending => this.poll_timer(cx),
-            ready => ready,
+        // The frames pass through the thread's scratch list, not one kept per stream: a
+        // list a stream kept would hold a burst's capacity (up to MAX_BATCH entries) for
+        // the stream's whole life.
+        let mut poll = |chunks: &mut Vec<Bytes>| {
+            chunks.clear();
+            self.poll_chunks(cx, chunks)
+                .map_ok(|()| Frame::data(concat(chunks)))
         };
-        match polled {
-            Poll::Ready(Some(bytes)) => {
-                if infer_held {
-                    // Until the transport asks again, it holds this frame (see `held`):
-                    // a guess, since our own write batching holds it back too.
-                    this.tell_held(true, true);
-                }
-                this.sent_since_tick = true;
-                // An event went out: a heartbeat found due meanwhile is not needed.
-                this.heartbeat_due = false;
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
-            }
-            Poll::Ready(None) => {
-                let reason = this.ended.unwrap_or(EndReason::Limit);
-                this.end(reason)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => poll(&mut scratch),
+            // Only a source that polls another stream from its own poll would get here.
+            Err(_) => poll(&mut Vec::new()),
+        })
     }
 
     fn is_end_stream(&self) -> bool {

@@ -23,6 +23,7 @@ mod request;
 mod request_body;
 mod respond;
 mod response;
+mod sending;
 mod streams;
 mod wake;
 
@@ -36,7 +37,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::Request;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -59,7 +60,8 @@ use recv::EarlyResets;
 use request_body::Credits;
 pub use request_body::RequestBody;
 use respond::Answer;
-use streams::{Out, Streams};
+use sending::Out;
+use streams::Streams;
 
 /// Requests a connection hands to the router per turn. A client that opens hundreds of
 /// streams in one write would otherwise queue a task for each at once, and every other
@@ -133,6 +135,8 @@ struct Conn {
     read_buf: BytesMut,
     eof: bool,
     out: Vec<u8>,
+    /// Event frames on their way into `out` (see `sending::Out::parts`).
+    parts: Vec<Bytes>,
     written: usize,
     reader: FrameReader,
     decoder: Decoder,
@@ -211,6 +215,7 @@ where
                 read_buf: BytesMut::new(),
                 eof: false,
                 out,
+                parts: Vec::new(),
                 written: 0,
                 reader: FrameReader::new(),
                 decoder: Decoder::new(DEFAULT_TABLE_SIZE),
@@ -485,6 +490,7 @@ impl Conn {
             encoder: &mut self.encoder,
             high_water: HIGH_WATER,
             again: &mut again,
+            parts: &mut self.parts,
         };
         self.streams.poll_ready(&mut out);
         if again {

@@ -13,31 +13,24 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, Waker},
+    task::{Context, Waker},
     time::Duration,
 };
 
-use bytes::Bytes;
-use http_body::Body;
 use slab::Slab;
 use tokio::time::{Instant, Sleep};
 
 use super::{
     request_body::{BodyError, Shared},
+    sending::{Out, Sending, Turn},
     wake::{StreamWaker, Wakeups},
 };
-use crate::{
-    h2wire::{
-        frame::{self, ErrorCode},
-        hpack::Encoder,
-    },
-    http::ResponseBody,
-    stall::StallMark,
-};
+use crate::{http::ResponseBody, stall::StallMark};
 
-/// Frames one stream may send in one pass before the others get their turn: a stream
-/// catching up on a backlog does not delay the connection's other streams.
-const FRAMES_PER_PASS: usize = 8;
+/// Streams whose records a pass loads ahead of serving them (see [`Streams::touch`]): enough
+/// to keep many cache misses in flight, few enough that the first are still in the cache
+/// when they are served.
+const TOUCH_AHEAD: usize = 32;
 
 /// One stream of the connection.
 pub(super) struct Stream {
@@ -60,41 +53,6 @@ pub(super) enum Response {
     Sending(Box<Sending>),
     /// Ended (END_STREAM or RST_STREAM sent).
     Done,
-}
-
-/// A response whose head is sent and whose body is on its way.
-pub(super) struct Sending {
-    body: ResponseBody,
-    waker: Arc<StreamWaker>,
-    task_waker: Waker,
-    /// Held back by a client that opens no window: the connection's stall watch cuts it.
-    mark: StallMark,
-    /// The rest of a frame the window did not let out, and whether the body ended with it.
-    pending: Option<(Bytes, bool)>,
-}
-
-/// Where a pass writes.
-pub(super) struct Out<'a> {
-    pub buf: &'a mut Vec<u8>,
-    pub connection_window: &'a mut i64,
-    /// The client's SETTINGS_MAX_FRAME_SIZE.
-    pub max_frame_size: u32,
-    pub encoder: &'a mut Encoder,
-    /// Set when a stream has more to send than one pass takes: the connection takes
-    /// another turn at once.
-    pub again: &'a mut bool,
-    /// Above this many buffered bytes, streams wait for the socket before they send more.
-    pub high_water: usize,
-}
-
-/// How a stream's turn ended.
-enum Turn {
-    /// Waiting for its body, or its window (the stream's own: a WINDOW_UPDATE wakes it).
-    Open,
-    /// Waiting for the connection's window.
-    BlockedOnConnection,
-    /// The response ended.
-    Ended,
 }
 
 /// The connection's one heartbeat timer. It ticks at the shortest period of the
@@ -195,6 +153,9 @@ impl Streams {
         if let ResponseBody::Events(events) = &mut body {
             let every = events.tick_from_connection();
             self.tick_every(every);
+            // From now on the connection says when it holds the stream back (only on a
+            // change: see `Sending::held`), and the body no longer guesses.
+            events.set_held(false);
         }
         let Some(stream) = self.slots.get_mut(key) else {
             return;
@@ -202,13 +163,7 @@ impl Streams {
         let waker = StreamWaker::new(key, self.wakeups.clone());
         let task_waker = Waker::from(waker.clone());
         waker.queue();
-        stream.response = Response::Sending(Box::new(Sending {
-            body,
-            waker,
-            task_waker,
-            mark,
-            pending: None,
-        }));
+        stream.response = Response::Sending(Box::new(Sending::new(body, waker, task_waker, mark)));
     }
 
     /// Queues a stream whose window grew.
@@ -279,31 +234,34 @@ impl Streams {
             // Those the socket held back go first.
             pass.splice(0..0, self.deferred.drain(..));
         }
-        for &key in &pass {
-            let Some(stream) = self.slots.get_mut(key) else {
-                // Ended since it was woken.
-                continue;
-            };
-            let Response::Sending(sending) = &mut stream.response else {
-                continue;
-            };
-            if out.buf.len() > out.high_water {
-                // The socket takes less than the streams make: the rest wait for it, held
-                // back as by a closed window (their queues tell a slow client this way).
-                sending.hold();
-                if !self.deferred.contains(&key) {
-                    self.deferred.push(key);
+        for chunk in pass.chunks(TOUCH_AHEAD) {
+            self.touch(chunk);
+            for &key in chunk {
+                let Some(stream) = self.slots.get_mut(key) else {
+                    // Ended since it was woken.
+                    continue;
+                };
+                let Response::Sending(sending) = &mut stream.response else {
+                    continue;
+                };
+                if out.buf.len() > out.high_water {
+                    // The socket takes less than the streams make: the rest wait for it, held
+                    // back as by a closed window (their queues tell a slow client this way).
+                    sending.hold();
+                    if !self.deferred.contains(&key) {
+                        self.deferred.push(key);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            // Before polling: a wake from inside the poll queues the stream again.
-            sending.waker.unqueue();
-            match stream.turn(out) {
-                Turn::Open => {}
-                Turn::BlockedOnConnection => self.blocked.push(key),
-                Turn::Ended => {
-                    stream.response = Response::Done;
-                    self.remove_if_closed(key);
+                // Before polling: a wake from inside the poll queues the stream again.
+                sending.waker.unqueue();
+                match stream.turn(out) {
+                    Turn::Open => {}
+                    Turn::BlockedOnConnection => self.blocked.push(key),
+                    Turn::Ended => {
+                        stream.response = Response::Done;
+                        self.remove_if_closed(key);
+                    }
                 }
             }
         }
@@ -312,18 +270,47 @@ impl Streams {
     }
 }
 
-impl Sending {
-    fn hold(&mut self) {
-        self.mark.held();
-        if let ResponseBody::Events(events) = &mut self.body {
-            events.set_held(true);
+impl Streams {
+    /// Loads the records a pass is about to serve, level by level: each stream's slot,
+    /// then its response, its body, the body's source. A batch's streams were last touched
+    /// milliseconds ago, and their records are cold by then; served one after the other,
+    /// each stream would wait for four cache misses in turn, while the loads of one level
+    /// here do not depend on each other and the processor keeps them in flight together.
+    fn touch(&self, pass: &[usize]) {
+        if pass.len() < 2 {
+            return;
+        }
+        let sending = |key: usize| match self.slots.get(key) {
+            Some(Stream {
+                response: Response::Sending(sending),
+                ..
+            }) => Some(&**sending),
+            _ => None,
+        };
+        let events = |key: usize| match sending(key).map(|sending| &sending.body) {
+            Some(ResponseBody::Events(events)) => Some(&**events),
+            _ => None,
+        };
+        for &key in pass {
+            std::hint::black_box(self.slots.get(key).map(|stream| stream.id));
+        }
+        pass.iter()
+            .filter_map(|&key| sending(key))
+            .for_each(Sending::touch);
+        for source in [false, true] {
+            for events in pass.iter().filter_map(|&key| events(key)) {
+                events.touch(source);
+            }
         }
     }
+}
 
-    fn release(&mut self) {
-        self.mark.waiting();
-        if let ResponseBody::Events(events) = &mut self.body {
-            events.set_held(false);
+impl Stream {
+    /// The response's turn in a pass (see [`Sending::turn`]).
+    fn turn(&mut self, out: &mut Out<'_>) -> Turn {
+        match &mut self.response {
+            Response::Sending(sending) => sending.turn(self.id, &mut self.send_window, out),
+            Response::Waiting | Response::Done => Turn::Open,
         }
     }
 }
@@ -348,121 +335,6 @@ impl Stream {
             content_left: None,
             response: Response::Waiting,
         }
-    }
-
-    /// Sends what the body has, as the windows allow.
-    fn turn(&mut self, out: &mut Out<'_>) -> Turn {
-        let id = self.id;
-        let Response::Sending(sending) = &mut self.response else {
-            return Turn::Open;
-        };
-        for _ in 0..FRAMES_PER_PASS {
-            if let Some((rest, end)) = sending.pending.take() {
-                match send_data(id, &mut self.send_window, rest, end, out) {
-                    Some(rest) => {
-                        sending.pending = Some((rest, end));
-                        sending.hold();
-                        return blocked_on(self.send_window, out);
-                    }
-                    None if end => return Turn::Ended,
-                    None => continue,
-                }
-            }
-            if self.send_window <= 0 || *out.connection_window <= 0 {
-                sending.hold();
-                return blocked_on(self.send_window, out);
-            }
-            sending.release();
-            let mut cx = Context::from_waker(&sending.task_waker);
-            match Pin::new(&mut sending.body).poll_frame(&mut cx) {
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        let end = sending.body.is_end_stream();
-                        if data.is_empty() && !end {
-                            continue;
-                        }
-                        if let Some(rest) = send_data(id, &mut self.send_window, data, end, out) {
-                            sending.pending = Some((rest, end));
-                        } else if end {
-                            return Turn::Ended;
-                        }
-                    }
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            let mut block = Vec::new();
-                            out.encoder.encode(
-                                trailers.iter().map(|(name, value)| {
-                                    (name.as_str().as_bytes(), value.as_bytes())
-                                }),
-                                &mut block,
-                            );
-                            frame::write_headers(out.buf, id, &block, true, out.max_frame_size);
-                            return Turn::Ended;
-                        }
-                    }
-                },
-                Poll::Ready(Some(Err(e))) => {
-                    // The client learns the end was not a clean one (as with hyper); what
-                    // the body sent before leaves first, in the same write.
-                    tracing::debug!(error = %e, "response body failed; resetting the stream");
-                    frame::write_rst_stream(out.buf, id, ErrorCode::INTERNAL_ERROR);
-                    return Turn::Ended;
-                }
-                Poll::Ready(None) => {
-                    if matches!(&sending.body, ResponseBody::Events(events) if events.failed()) {
-                        frame::write_rst_stream(out.buf, id, ErrorCode::INTERNAL_ERROR);
-                    } else {
-                        frame::write_data(out.buf, id, &[], true);
-                    }
-                    return Turn::Ended;
-                }
-                Poll::Pending => return Turn::Open,
-            }
-        }
-        // More to send: another turn after the other streams, at once even while the
-        // connection batches (a stream replaying its backlog is not held to 8 frames per
-        // batch).
-        sending.waker.queue();
-        *out.again = true;
-        Turn::Open
-    }
-}
-
-fn blocked_on(stream_window: i64, out: &Out<'_>) -> Turn {
-    if stream_window > 0 && *out.connection_window <= 0 {
-        Turn::BlockedOnConnection
-    } else {
-        Turn::Open
-    }
-}
-
-/// Writes `data` as DATA frames as far as the windows and the frame size allow; returns
-/// what is left.
-fn send_data(
-    id: u32,
-    stream_window: &mut i64,
-    mut data: Bytes,
-    end: bool,
-    out: &mut Out<'_>,
-) -> Option<Bytes> {
-    loop {
-        let allowed = (*stream_window)
-            .min(*out.connection_window)
-            .min(i64::from(out.max_frame_size))
-            .max(0) as usize;
-        if data.len() <= allowed {
-            frame::write_data(out.buf, id, &data, end);
-            *stream_window -= data.len() as i64;
-            *out.connection_window -= data.len() as i64;
-            return None;
-        }
-        if allowed == 0 {
-            return Some(data);
-        }
-        let head = data.split_to(allowed);
-        frame::write_data(out.buf, id, &head, false);
-        *stream_window -= allowed as i64;
-        *out.connection_window -= allowed as i64;
     }
 }
 

@@ -14,6 +14,23 @@ pub fn write_data(out: &mut Vec<u8>, stream_id: u32, data: &[u8], end_stream: bo
     out.extend_from_slice(data);
 }
 
+/// Appends one DATA frame carrying `parts` back to back: parts made apart (a subscriber's
+/// queued events) are copied once, into `out`, and never joined first. The same length
+/// rule as [`write_data`] holds for their sum.
+pub fn write_data_parts<P: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    stream_id: u32,
+    parts: &[P],
+    end_stream: bool,
+) {
+    let flags = if end_stream { flag::END_STREAM } else { 0 };
+    let length = parts.iter().map(|part| part.as_ref().len()).sum();
+    frame_header(out, length, kind::DATA, flags, stream_id);
+    for part in parts {
+        out.extend_from_slice(part.as_ref());
+    }
+}
+
 /// Appends a header block as HEADERS + as many CONTINUATION frames as `max_frame_size`
 /// (the peer's SETTINGS_MAX_FRAME_SIZE) needs; they go out back to back, as the RFC wants
 /// (section 6.10). A size outside the range a peer may advertise is clamped into it.

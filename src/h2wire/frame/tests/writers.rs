@@ -13,6 +13,18 @@ fn data_is_written_as_the_rfc_lays_it_out() {
 }
 
 #[test]
+fn parts_are_written_as_one_data_frame() {
+    let mut out = Vec::new();
+    write_data_parts(
+        &mut out,
+        5,
+        &[&b"data: 1\n\n"[..], b"", b"data: 2\n\n"],
+        false,
+    );
+    assert_eq!(out, raw(kind::DATA, 0, 5, b"data: 1\n\ndata: 2\n\n"));
+}
+
+#[test]
 fn a_small_header_block_is_one_headers_frame() {
     let mut out = Vec::new();
     write_headers(&mut out, 1, b"\x88", true, DEFAULT_MAX_FRAME_SIZE);

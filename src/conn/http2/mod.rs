@@ -320,13 +320,14 @@ impl Conn {
             self.give_back_windows();
             // ... lets every woken stream write (in batches while the connection is busy)...
             self.poll_batch(cx);
-            // Only data is worth batching: a turn that only sends heartbeats (the
-            // connection's own clock queued them) starts no batch.
+            // Only streams' data is worth batching: a turn that only sends heartbeats (the
+            // connection's own clock queued them) or complete answers (a publisher's
+            // connection) starts no batch, and no timer that would wake the worker for
+            // nothing.
             let woken = self.streams.wakeups().any_ready();
-            let before = self.out.len();
             self.streams.poll_heartbeats(cx);
-            self.poll_streams(cx);
-            self.start_batch(cx, woken && self.out.len() > before);
+            let wrote_ongoing = self.poll_streams(cx);
+            self.start_batch(cx, woken && wrote_ongoing);
             if let Some(keepalive) = &mut self.keepalive {
                 if keepalive.poll(cx, &mut self.out).is_err() {
                     tracing::debug!("no answer to a keep-alive PING; closing");
@@ -481,8 +482,8 @@ impl Conn {
 
     /// Lets every woken stream write its frames; a stream with more than a pass takes
     /// gets another turn at once.
-    fn poll_streams(&mut self, cx: &mut Context<'_>) {
-        let mut again = false;
+    fn poll_streams(&mut self, cx: &mut Context<'_>) -> bool {
+        let (mut again, mut wrote_ongoing) = (false, false);
         let mut out = Out {
             buf: &mut self.out,
             connection_window: &mut self.send_window,
@@ -491,11 +492,13 @@ impl Conn {
             high_water: HIGH_WATER,
             again: &mut again,
             parts: &mut self.parts,
+            wrote_ongoing: &mut wrote_ongoing,
         };
         self.streams.poll_ready(&mut out);
         if again {
             cx.waker().wake_by_ref();
         }
+        wrote_ongoing
     }
 
     /// Ends the running batch once its window is over: the streams it held are served in
@@ -513,10 +516,11 @@ impl Conn {
         self.streams.wakeups().set_batching(false);
     }
 
-    /// After a turn in which streams wrote: the streams woken within the window are served
-    /// together at its end, one turn and one write for all of them, instead of a turn each
-    /// (the write coalescing window already holds their bytes that long). A turn that wrote
-    /// nothing ends batching, so a quiet connection's next event goes out at once.
+    /// After a turn in which streams that stay open wrote: the streams woken within the
+    /// window are served together at its end, one turn and one write for all of them,
+    /// instead of a turn each (the write coalescing window already holds their bytes that
+    /// long). A turn that wrote nothing of theirs ends batching, so a quiet connection's
+    /// next event goes out at once.
     fn start_batch(&mut self, cx: &mut Context<'_>, wrote: bool) {
         if self.batching || self.batch_window.is_zero() {
             return;

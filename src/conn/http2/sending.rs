@@ -54,6 +54,10 @@ pub(super) struct Out<'a> {
     /// Where an event stream's frames are taken before they are written (kept for its
     /// capacity).
     pub parts: &'a mut Vec<Bytes>,
+    /// Set when a stream wrote and stays open (an event stream, a relayed body): more is
+    /// likely to follow, which is what a batch is for. A complete answer (a publish's)
+    /// writes and ends in one turn.
+    pub wrote_ongoing: &'a mut bool,
 }
 
 /// How a stream's turn ended.
@@ -311,6 +315,7 @@ mod tests {
             again: &mut again,
             high_water: usize::MAX,
             parts: &mut scratch,
+            wrote_ongoing: &mut false,
         };
         let parts: Vec<Bytes> = parts.iter().map(|p| Bytes::from_static(p)).collect();
         let rest = send_parts(1, &mut stream_window, &parts, false, &mut out);

@@ -255,7 +255,12 @@ impl Streams {
                 }
                 // Before polling: a wake from inside the poll queues the stream again.
                 sending.waker.unqueue();
-                match stream.turn(out) {
+                let before = out.buf.len();
+                let turn = stream.turn(out);
+                if out.buf.len() > before && !matches!(turn, Turn::Ended) {
+                    *out.wrote_ongoing = true;
+                }
+                match turn {
                     Turn::Open => {}
                     Turn::BlockedOnConnection => self.blocked.push(key),
                     Turn::Ended => {

@@ -276,14 +276,14 @@ impl<S: EventSource + ?Sized> SseBody<S> {
         }
     }
 
-    /// Loads the body's record (`source` false) or its source's (`source` true), and
-    /// nothing else (see [`EventSource::touch`]).
-    pub fn touch(&self, source: bool) {
-        if source {
-            self.subscription.touch();
-        } else {
-            std::hint::black_box(self.ended);
-        }
+    /// Loads the body's record, and nothing else (see [`EventSource::touch`]).
+    pub fn touch(&self) {
+        std::hint::black_box(self.ended);
+    }
+
+    /// Loads the state its source's poll reads first ([`EventSource::touch`]).
+    pub fn touch_source(&self) {
+        self.subscription.touch();
     }
 
     /// Whether the stream ended because its source failed (its end is then an error, and

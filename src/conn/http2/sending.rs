@@ -29,14 +29,15 @@ const FRAMES_PER_PASS: usize = 8;
 pub(super) struct Sending {
     pub body: ResponseBody,
     pub waker: Arc<StreamWaker>,
-    pub task_waker: Waker,
+    /// `waker` as the body's task waker.
+    task_waker: Waker,
     /// Held back by a client that opens no window: the connection's stall watch cuts it.
     mark: StallMark,
     /// What `mark` and the body were last told: a turn touches them (another allocation
     /// each, cold by the time a batch is served) only when the hold changes.
     held: bool,
     /// The rest of a frame the window did not let out, and whether the body ended with it.
-    pub pending: Option<(Bytes, bool)>,
+    pending: Option<(Bytes, bool)>,
 }
 
 /// Where a pass writes.
@@ -71,16 +72,11 @@ pub(super) enum Turn {
 }
 
 impl Sending {
-    pub fn new(
-        body: ResponseBody,
-        waker: Arc<StreamWaker>,
-        task_waker: Waker,
-        mark: StallMark,
-    ) -> Self {
+    pub fn new(body: ResponseBody, waker: Arc<StreamWaker>, mark: StallMark) -> Self {
         Self {
             body,
+            task_waker: Waker::from(waker.clone()),
             waker,
-            task_waker,
             mark,
             held: false,
             pending: None,
@@ -114,13 +110,12 @@ impl Sending {
 
     /// Sends what the body has, as the windows allow: `send_window` is stream `id`'s.
     pub fn turn(&mut self, id: u32, send_window: &mut i64, out: &mut Out<'_>) -> Turn {
-        let sending = self;
         for _ in 0..FRAMES_PER_PASS {
-            if let Some((rest, end)) = sending.pending.take() {
+            if let Some((rest, end)) = self.pending.take() {
                 match send_data(id, send_window, rest, end, out) {
                     Some(rest) => {
-                        sending.pending = Some((rest, end));
-                        sending.hold();
+                        self.pending = Some((rest, end));
+                        self.hold();
                         return blocked_on(*send_window, out);
                     }
                     None if end => return Turn::Ended,
@@ -128,12 +123,12 @@ impl Sending {
                 }
             }
             if *send_window <= 0 || *out.connection_window <= 0 {
-                sending.hold();
+                self.hold();
                 return blocked_on(*send_window, out);
             }
-            sending.release();
-            let mut cx = Context::from_waker(&sending.task_waker);
-            let polled = match &mut sending.body {
+            self.release();
+            let mut cx = Context::from_waker(&self.task_waker);
+            let polled = match &mut self.body {
                 // An event stream's frames are written as they were queued, without being
                 // joined first (see `SseBody::poll_chunks`).
                 ResponseBody::Events(events) => {
@@ -159,14 +154,11 @@ impl Sending {
                     Poll::Pending => Polled::Pending,
                 },
             };
-            let end = sending.body.is_end_stream();
+            let end = self.body.is_end_stream();
             match polled {
                 Polled::Parts => {
-                    let parts = std::mem::take(out.parts);
-                    let rest = send_parts(id, send_window, &parts, end, out);
-                    *out.parts = parts;
-                    if let Some(rest) = rest {
-                        sending.pending = Some((rest, end));
+                    if let Some(rest) = send_parts(id, send_window, end, out) {
+                        self.pending = Some((rest, end));
                     } else if end {
                         return Turn::Ended;
                     }
@@ -176,7 +168,7 @@ impl Sending {
                         continue;
                     }
                     if let Some(rest) = send_data(id, send_window, data, end, out) {
-                        sending.pending = Some((rest, end));
+                        self.pending = Some((rest, end));
                     } else if end {
                         return Turn::Ended;
                     }
@@ -200,7 +192,7 @@ impl Sending {
                     return Turn::Ended;
                 }
                 Polled::Done => {
-                    if matches!(&sending.body, ResponseBody::Events(events) if events.failed()) {
+                    if matches!(&self.body, ResponseBody::Events(events) if events.failed()) {
                         frame::write_rst_stream(out.buf, id, ErrorCode::INTERNAL_ERROR);
                     } else {
                         frame::write_data(out.buf, id, &[], true);
@@ -213,7 +205,7 @@ impl Sending {
         // More to send: another turn after the other streams, at once even while the
         // connection batches (a stream replaying its backlog is not held to 8 frames per
         // batch).
-        sending.waker.queue();
+        self.waker.queue();
         *out.again = true;
         Turn::Open
     }
@@ -230,35 +222,33 @@ enum Polled {
     Pending,
 }
 
-/// Writes an event stream's `parts` as one DATA frame when the windows and the frame size
-/// let all of them out (the usual case); otherwise joins them and writes what is allowed,
-/// returning the rest, as [`send_data`].
-fn send_parts(
-    id: u32,
-    stream_window: &mut i64,
-    parts: &[Bytes],
-    end: bool,
-    out: &mut Out<'_>,
-) -> Option<Bytes> {
-    let len: usize = parts.iter().map(Bytes::len).sum();
-    let allowed = (*stream_window)
+/// Writes the event stream's frames in `out.parts` as one DATA frame when the windows and
+/// the frame size let all of them out (the usual case); otherwise joins them and writes
+/// what is allowed, returning the rest, as [`send_data`].
+fn send_parts(id: u32, stream_window: &mut i64, end: bool, out: &mut Out<'_>) -> Option<Bytes> {
+    let len: usize = out.parts.iter().map(Bytes::len).sum();
+    if len == 0 && !end {
+        return None;
+    }
+    if len <= allowed(*stream_window, out) {
+        frame::write_data_parts(out.buf, id, out.parts, end);
+        *stream_window -= len as i64;
+        *out.connection_window -= len as i64;
+        return None;
+    }
+    let joined: Bytes = match &out.parts[..] {
+        [one] => one.clone(),
+        parts => parts.concat().into(),
+    };
+    send_data(id, stream_window, joined, end, out)
+}
+
+/// What the windows and the peer's frame size let one DATA frame carry now.
+fn allowed(stream_window: i64, out: &Out<'_>) -> usize {
+    stream_window
         .min(*out.connection_window)
         .min(i64::from(out.max_frame_size))
-        .max(0) as usize;
-    if len > allowed || (len == 0 && !end) {
-        let joined: Bytes = match parts {
-            [one] => one.clone(),
-            _ => parts.concat().into(),
-        };
-        if joined.is_empty() && !end {
-            return None;
-        }
-        return send_data(id, stream_window, joined, end, out);
-    }
-    frame::write_data_parts(out.buf, id, parts, end);
-    *stream_window -= len as i64;
-    *out.connection_window -= len as i64;
-    None
+        .max(0) as usize
 }
 
 fn blocked_on(stream_window: i64, out: &Out<'_>) -> Turn {
@@ -279,10 +269,7 @@ fn send_data(
     out: &mut Out<'_>,
 ) -> Option<Bytes> {
     loop {
-        let allowed = (*stream_window)
-            .min(*out.connection_window)
-            .min(i64::from(out.max_frame_size))
-            .max(0) as usize;
+        let allowed = allowed(*stream_window, out);
         if data.len() <= allowed {
             frame::write_data(out.buf, id, &data, end);
             *stream_window -= data.len() as i64;
@@ -306,7 +293,8 @@ mod tests {
     /// `send_parts` into a fresh buffer, with the given windows.
     fn parts_sent(parts: &[&'static [u8]], window: i64) -> (Vec<u8>, Option<Bytes>, i64) {
         let (mut buf, mut connection_window, mut stream_window) = (Vec::new(), window, window);
-        let (mut encoder, mut again, mut scratch) = (Encoder::new(), false, Vec::new());
+        let mut scratch: Vec<Bytes> = parts.iter().map(|p| Bytes::from_static(p)).collect();
+        let (mut encoder, mut again) = (Encoder::new(), false);
         let mut out = Out {
             buf: &mut buf,
             connection_window: &mut connection_window,
@@ -317,8 +305,7 @@ mod tests {
             parts: &mut scratch,
             wrote_ongoing: &mut false,
         };
-        let parts: Vec<Bytes> = parts.iter().map(|p| Bytes::from_static(p)).collect();
-        let rest = send_parts(1, &mut stream_window, &parts, false, &mut out);
+        let rest = send_parts(1, &mut stream_window, false, &mut out);
         assert_eq!(stream_window, connection_window);
         (buf, rest, stream_window)
     }

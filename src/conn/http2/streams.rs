@@ -9,12 +9,7 @@
 //! (a subscriber's bounded queue), plus at most the rest of one frame here.
 
 use std::{
-    collections::HashMap,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Waker},
-    time::Duration,
+    collections::HashMap, future::Future, pin::Pin, sync::Arc, task::Context, time::Duration,
 };
 
 use slab::Slab;
@@ -161,9 +156,8 @@ impl Streams {
             return;
         };
         let waker = StreamWaker::new(key, self.wakeups.clone());
-        let task_waker = Waker::from(waker.clone());
         waker.queue();
-        stream.response = Response::Sending(Box::new(Sending::new(body, waker, task_waker, mark)));
+        stream.response = Response::Sending(Box::new(Sending::new(body, waker, mark)));
     }
 
     /// Queues a stream whose window grew.
@@ -302,10 +296,11 @@ impl Streams {
         pass.iter()
             .filter_map(|&key| sending(key))
             .for_each(Sending::touch);
-        for source in [false, true] {
-            for events in pass.iter().filter_map(|&key| events(key)) {
-                events.touch(source);
-            }
+        for events in pass.iter().filter_map(|&key| events(key)) {
+            events.touch();
+        }
+        for events in pass.iter().filter_map(|&key| events(key)) {
+            events.touch_source();
         }
     }
 }

@@ -5,17 +5,19 @@
 #   benches/compare.sh                          # 10k streams / 100 conns / 100 topics, 1,000 ev/s, 20 s
 #   STREAMS=1000 CONNS=10 TOPICS=10 DURATION=10 benches/compare.sh
 #   SERVERS=nchan benches/compare.sh            # one side only
+#   SERVERS="floor ssegate" benches/compare.sh  # against the stack's floor (benches/floor.rs)
 #
 # Environment (defaults in brackets):
 #   STREAMS [10000] CONNS [100] TOPICS [100] RATE [1000] DURATION [20] WARMUP [2]
 #   PUB_CONNS [4] THREADS [1]         load tool settings (see `cargo bench --bench load -- --help`)
 #   LOAD_ARGS                         extra load tool arguments, for both servers
-#   SERVERS ["nchan ssegate"]         which servers to run, in order
+#   SERVERS ["nchan ssegate"]         which servers to run, in order: nchan, ssegate, floor
 #   NCHAN_PORT [8444] PING_INTERVAL [10]   nchan (benches/nchan/nchan.sh)
 #   SSEGATE_PORT [8443]
 #   SSEGATE_CMD  [target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs
 #                 --heartbeat-interval $PING_INTERVAL]  (both send heartbeats at the same interval)
 #   SSEGATE_SUB_PATH ['/events/{topic}'] SSEGATE_PUB_PATH ['/events/{topic}']
+#   FLOOR_PORT [8445] FLOOR_ARGS      the floor server (benches/floor.rs), e.g. "--workers 1"
 #   KEEP_WORK                         keep the scratch directory (logs, JSON lines)
 #
 # Needs root (nginx runs as root with a raised fd limit), nginx with libnginx-mod-nchan,
@@ -40,6 +42,7 @@ NCHAN_PORT="${NCHAN_PORT:-8444}"
 PING_INTERVAL="${PING_INTERVAL:-10}"
 export PING_INTERVAL
 SSEGATE_PORT="${SSEGATE_PORT:-8443}"
+FLOOR_PORT="${FLOOR_PORT:-8445}"
 default_path='/events/{topic}'
 SSEGATE_SUB_PATH="${SSEGATE_SUB_PATH:-$default_path}"
 SSEGATE_PUB_PATH="${SSEGATE_PUB_PATH:-$default_path}"
@@ -48,6 +51,7 @@ WORK="$(mktemp -d /tmp/ssegate-compare.XXXXXX)"
 export NCHAN_DIR="$WORK/nchan" NCHAN_PORT
 SSEGATE_CMD="${SSEGATE_CMD:-target/release/ssegate serve --listen 127.0.0.1:$SSEGATE_PORT --cert-dir $WORK/certs --heartbeat-interval $PING_INTERVAL}"
 ssegate_pid=""
+floor_pid=""
 load_pid=""
 
 cleanup() {
@@ -59,6 +63,9 @@ cleanup() {
     fi
     if [[ -n "$ssegate_pid" ]] && kill -0 "$ssegate_pid" 2>/dev/null; then
         stop_pid "$ssegate_pid"
+    fi
+    if [[ -n "$floor_pid" ]] && kill -0 "$floor_pid" 2>/dev/null; then
+        stop_pid "$floor_pid"
     fi
     if [[ -d "$NCHAN_DIR" ]]; then
         benches/nchan/nchan.sh stop || true
@@ -112,6 +119,13 @@ load_bin="$(cargo bench --bench load --no-run --message-format=json \
     | grep '"kind":\["bench"\]' | grep '"name":"load"' \
     | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)"
 [[ -x "$load_bin" ]] || { echo "compare: could not find the load tool binary" >&2; exit 1; }
+if [[ " $SERVERS " == *" floor "* ]]; then
+    echo "compare: building the floor server (release)" >&2
+    floor_bin="$(cargo bench --bench floor --no-run --message-format=json \
+        | grep '"kind":\["bench"\]' | grep '"name":"floor"' \
+        | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)"
+    [[ -x "$floor_bin" ]] || { echo "compare: could not find the floor server binary" >&2; exit 1; }
+fi
 if [[ " $SERVERS " == *" ssegate "* && "$SSEGATE_CMD" == target/release/ssegate* ]]; then
     echo "compare: building ssegate (release)" >&2
     cargo build --release --bin ssegate
@@ -162,8 +176,22 @@ for server in $SERVERS; do
             stop_pid "$ssegate_pid"
             ssegate_pid=""
             ;;
+        floor)
+            if (echo >"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null; then
+                echo "compare: something already listens on 127.0.0.1:$FLOOR_PORT (FLOOR_PORT)" >&2
+                exit 1
+            fi
+            # shellcheck disable=SC2086 # FLOOR_ARGS is a list of arguments
+            "$floor_bin" --listen "127.0.0.1:$FLOOR_PORT" --cert-dir "$WORK/floor-certs" \
+                --heartbeat-interval "$PING_INTERVAL" ${FLOOR_ARGS:-} >"$WORK/floor.log" 2>&1 &
+            floor_pid=$!
+            wait_for_port "$FLOOR_PORT" "$floor_pid" || { tail -n 20 "$WORK/floor.log" >&2; exit 1; }
+            run_load floor "https://127.0.0.1:$FLOOR_PORT" '/events/{topic}' '/events/{topic}' "$floor_pid"
+            stop_pid "$floor_pid"
+            floor_pid=""
+            ;;
         *)
-            echo "compare: unknown server $server (nchan, ssegate)" >&2
+            echo "compare: unknown server $server (nchan, ssegate, floor)" >&2
             exit 64
             ;;
     esac

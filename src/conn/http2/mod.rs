@@ -17,6 +17,7 @@
 //! longer read once the answers pile up (the write-stall timeout then cuts it), and one
 //! that cancels requests as it sends them gets GOAWAY(ENHANCE_YOUR_CALM).
 
+mod batch;
 mod keepalive;
 mod recv;
 mod request;
@@ -42,7 +43,6 @@ use http::Request;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::mpsc,
-    time::{Instant, Sleep},
 };
 
 use crate::{
@@ -55,6 +55,7 @@ use crate::{
     router::App,
     stall::StallWatch,
 };
+use batch::Batch;
 use keepalive::KeepAlive;
 use recv::EarlyResets;
 use request_body::Credits;
@@ -167,13 +168,8 @@ struct Conn {
     /// Requests decoded this turn, dispatched at its end (one cancelled meanwhile never
     /// starts).
     new_requests: Vec<(usize, u32, Request<RequestBody>)>,
-    /// How long a busy connection batches its streams' data (the write coalescing window;
-    /// zero: never).
-    batch_window: Duration,
-    /// Ends the batch running, if any; kept between batches of a busy connection.
-    batch_timer: Option<Pin<Box<Sleep>>>,
-    /// A batch runs: streams woken meanwhile wait for the timer's turn.
-    batching: bool,
+    /// The write coalescing window's batches of streams' data.
+    batch: Batch,
 }
 
 impl<I> Http2Connection<I>
@@ -239,9 +235,7 @@ where
                 early_resets: EarlyResets::default(),
                 stream_errors: 0,
                 new_requests: Vec::new(),
-                batch_window,
-                batch_timer: None,
-                batching: false,
+                batch: Batch::new(batch_window),
             }),
         }
     }
@@ -319,7 +313,7 @@ impl Conn {
             self.take_answers(cx);
             self.give_back_windows();
             // ... lets every woken stream write (in batches while the connection is busy)...
-            self.poll_batch(cx);
+            self.batch.poll_end(cx, self.streams.wakeups());
             // Only streams' data is worth batching: a turn that only sends heartbeats (the
             // connection's own clock queued them) or complete answers (a publisher's
             // connection) starts no batch, and no timer that would wake the worker for
@@ -327,7 +321,8 @@ impl Conn {
             let woken = self.streams.wakeups().any_ready();
             self.streams.poll_heartbeats(cx);
             let wrote_ongoing = self.poll_streams(cx);
-            self.start_batch(cx, woken && wrote_ongoing);
+            self.batch
+                .start(cx, self.streams.wakeups(), woken && wrote_ongoing);
             if let Some(keepalive) = &mut self.keepalive {
                 if keepalive.poll(cx, &mut self.out).is_err() {
                     tracing::debug!("no answer to a keep-alive PING; closing");
@@ -499,51 +494,6 @@ impl Conn {
             cx.waker().wake_by_ref();
         }
         wrote_ongoing
-    }
-
-    /// Ends the running batch once its window is over: the streams it held are served in
-    /// this turn, and from now on a stream's wake wakes the connection again.
-    fn poll_batch(&mut self, cx: &mut Context<'_>) {
-        if !self.batching {
-            return;
-        }
-        if let Some(timer) = &mut self.batch_timer {
-            if timer.as_mut().poll(cx).is_pending() {
-                return;
-            }
-        }
-        self.batching = false;
-        self.streams.wakeups().set_batching(false);
-    }
-
-    /// After a turn in which streams that stay open wrote: the streams woken within the
-    /// window are served together at its end, one turn and one write for all of them,
-    /// instead of a turn each (the write coalescing window already holds their bytes that
-    /// long). A turn that wrote nothing of theirs ends batching, so a quiet connection's
-    /// next event goes out at once.
-    fn start_batch(&mut self, cx: &mut Context<'_>, wrote: bool) {
-        if self.batching || self.batch_window.is_zero() {
-            return;
-        }
-        if !wrote {
-            // Quiet: an idle connection keeps no timer.
-            self.batch_timer = None;
-            return;
-        }
-        let deadline = Instant::now() + self.batch_window;
-        let timer = match &mut self.batch_timer {
-            Some(timer) => {
-                timer.as_mut().reset(deadline);
-                timer
-            }
-            None => self
-                .batch_timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        if timer.as_mut().poll(cx).is_pending() {
-            self.batching = true;
-            self.streams.wakeups().set_batching(true);
-        }
     }
 
     /// Writes the buffer out; Ready(Ok) once all of it is written and flushed.

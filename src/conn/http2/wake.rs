@@ -4,7 +4,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
         Arc, Mutex, MutexGuard,
     },
     task::{Wake, Waker},
@@ -17,9 +17,22 @@ use futures_util::task::AtomicWaker;
 pub(super) struct Wakeups {
     connection: Arc<AtomicWaker>,
     ready: Mutex<Vec<usize>>,
-    /// A busy connection batches: streams woken meanwhile are queued without waking it,
-    /// and its batch timer serves them all in one turn.
-    batching: AtomicBool,
+    /// A [`Batching`]: while a connection batches, streams woken meanwhile are queued
+    /// without waking it, and its batch timer serves them all in one turn.
+    batching: AtomicU8,
+}
+
+/// Whether a connection batches its streams' wakes (`batch.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Batching {
+    /// Every wake of a stream wakes the connection.
+    Off,
+    /// A batch runs, its timer not armed yet: the first stream woken wakes the
+    /// connection, to arm it; the others wait.
+    Unarmed,
+    /// A batch runs and its timer will serve the streams woken meanwhile.
+    Armed,
 }
 
 impl std::fmt::Debug for Wakeups {
@@ -44,11 +57,21 @@ impl Wakeups {
         self.connection.clone()
     }
 
-    /// Starts or ends a batch. Ending one before taking the ready streams is what keeps a
-    /// wake from being lost: a stream queued after the take sees the batch over (both sides
-    /// order through the ready list's lock) and wakes the connection itself.
-    pub fn set_batching(&self, batching: bool) {
-        self.batching.store(batching, Ordering::SeqCst);
+    /// Starts, arms or ends a batch. Ending one before taking the ready streams is what
+    /// keeps a wake from being lost: a stream queued after the take sees the batch over
+    /// (both sides order through the ready list's lock) and wakes the connection itself.
+    /// Likewise a batch set [`Batching::Unarmed`] and then found with no stream ready:
+    /// the first stream queued after that look wakes the connection.
+    pub fn set_batching(&self, batching: Batching) {
+        self.batching.store(batching as u8, Ordering::SeqCst);
+    }
+
+    fn batching(&self) -> Batching {
+        match self.batching.load(Ordering::SeqCst) {
+            0 => Batching::Off,
+            1 => Batching::Unarmed,
+            _ => Batching::Armed,
+        }
     }
 
     /// Whether a stream was woken since the last [`Wakeups::take_ready`].
@@ -79,13 +102,15 @@ impl StreamWaker {
         })
     }
 
-    /// Queues the stream for the connection's next pass; false when it already was.
-    pub fn queue(&self) -> bool {
-        let first = !self.queued.swap(true, Ordering::AcqRel);
-        if first {
-            lock(&self.wakeups.ready).push(self.key);
+    /// Queues the stream for the connection's next pass: `None` when it already was,
+    /// else whether it is the first stream in the line.
+    pub fn queue(&self) -> Option<bool> {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return None;
         }
-        first
+        let mut ready = lock(&self.wakeups.ready);
+        ready.push(self.key);
+        Some(ready.len() == 1)
     }
 
     /// The connection is serving the stream: a wake from now on queues it again.
@@ -100,7 +125,16 @@ impl Wake for StreamWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.queue() && !self.wakeups.batching.load(Ordering::SeqCst) {
+        let Some(first_in_line) = self.queue() else {
+            return;
+        };
+        // Read after the push: see `Wakeups::set_batching`.
+        let wake = match self.wakeups.batching() {
+            Batching::Off => true,
+            Batching::Unarmed => first_in_line,
+            Batching::Armed => false,
+        };
+        if wake {
             self.wakeups.connection.wake();
         }
     }
@@ -150,7 +184,7 @@ mod tests {
         let (wakeups, counter) = connection();
         let first = StreamWaker::new(1, wakeups.clone());
         let second = StreamWaker::new(2, wakeups.clone());
-        wakeups.set_batching(true);
+        wakeups.set_batching(Batching::Armed);
         Waker::from(first.clone()).wake();
         Waker::from(second.clone()).wake();
         assert_eq!(
@@ -160,7 +194,7 @@ mod tests {
         );
         assert!(wakeups.any_ready());
         // The batch ends before its streams are taken: nothing is lost in between.
-        wakeups.set_batching(false);
+        wakeups.set_batching(Batching::Off);
         let mut ready = Vec::new();
         wakeups.take_ready(&mut ready);
         assert_eq!(ready, [1, 2]);
@@ -172,5 +206,24 @@ mod tests {
             1,
             "outside a batch a wake wakes"
         );
+    }
+
+    #[test]
+    fn in_an_unarmed_batch_only_the_first_stream_in_line_wakes() {
+        let (wakeups, counter) = connection();
+        let streams: Vec<_> = (0..3)
+            .map(|key| Waker::from(StreamWaker::new(key, wakeups.clone())))
+            .collect();
+        wakeups.set_batching(Batching::Unarmed);
+        streams.iter().for_each(Waker::wake_by_ref);
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "one wake, for the connection to arm its timer"
+        );
+        wakeups.set_batching(Batching::Armed);
+        let mut ready = Vec::new();
+        wakeups.take_ready(&mut ready);
+        assert_eq!(ready, [0, 1, 2]);
     }
 }

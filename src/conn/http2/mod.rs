@@ -308,7 +308,7 @@ impl Conn {
                 tracing::debug!("the client closed the connection");
                 return Poll::Ready(Ok(()));
             }
-            self.dispatch_new_requests();
+            self.dispatch_new_requests(cx);
             // ... takes the router's answers and the window readers gave back...
             self.take_answers(cx);
             self.give_back_windows();

@@ -1,8 +1,10 @@
-//! The exchange with the router: requests handed to it on tasks of their own, its answers
-//! taken back (heads written, bodies started), and the window of what request bodies'
-//! readers consumed given back to the client.
+//! The exchange with the router: requests handed to it (on tasks of their own when they
+//! wait), its answers taken back (heads written, bodies started), and the window of what
+//! request bodies' readers consumed given back to the client.
 
 use std::{
+    future::Future,
+    panic::{self, AssertUnwindSafe},
     sync::{atomic::Ordering, Arc},
     task::{Context, Poll},
 };
@@ -31,9 +33,14 @@ pub(super) struct Answer {
 }
 
 impl Conn {
-    /// Hands this turn's requests to the router, each on a task of its own.
-    pub(super) fn dispatch_new_requests(&mut self) {
-        for (key, id, mut request) in self.new_requests.drain(..) {
+    /// Hands this turn's requests to the router. Each is polled once here: one the router
+    /// answers at once (a publish, a health check) is answered in this turn, with no task,
+    /// no trip through the answers' channel and no second turn of the connection; one
+    /// that waits (a stream's replay from the log, a relayed upstream) goes on a task of
+    /// its own, which polls it again and so takes over its wakers.
+    pub(super) fn dispatch_new_requests(&mut self, cx: &mut Context<'_>) {
+        let mut new_requests = std::mem::take(&mut self.new_requests);
+        for (key, id, mut request) in new_requests.drain(..) {
             self.requests.got_request.store(true, Ordering::Relaxed);
             let info = self
                 .requests
@@ -42,26 +49,55 @@ impl Conn {
             request.extensions_mut().insert(info);
             let head_only = request.method() == Method::HEAD;
             let app = self.requests.app.clone();
-            let answers = self.answers_tx.clone();
             let mark = self.requests.stall.mark();
-            tokio::spawn(
+            let mut handling = Box::pin(
                 async move {
                     let mut response = app.handle(request).await;
                     complete_head(&mut response);
+                    response
+                }
+                .in_current_span(),
+            );
+            // A panic in the router must not take the connection's other streams with it
+            // (on a task of its own it would not).
+            let polled = panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
+            match polled {
+                Ok(Poll::Ready(response)) => {
                     let (head, body) = response.into_parts();
-                    // The connection is gone when this fails: the response goes with it.
-                    let _ = answers.send(Box::new(Answer {
+                    self.answer(Answer {
                         key,
                         id,
                         head,
                         body,
                         head_only,
                         mark,
-                    }));
+                    });
                 }
-                .in_current_span(),
-            );
+                Ok(Poll::Pending) => {
+                    let answers = self.answers_tx.clone();
+                    tokio::spawn(async move {
+                        let (head, body) = handling.await.into_parts();
+                        // The connection is gone when this fails: the response goes with it.
+                        let _ = answers.send(Box::new(Answer {
+                            key,
+                            id,
+                            head,
+                            body,
+                            head_only,
+                            mark,
+                        }));
+                    });
+                }
+                Err(_) => {
+                    tracing::error!(stream = id, "the router panicked; resetting the stream");
+                    if self.streams.get_mut(key).is_some_and(|s| s.id == id) {
+                        frame::write_rst_stream(&mut self.out, id, ErrorCode::INTERNAL_ERROR);
+                        self.streams.remove(key);
+                    }
+                }
+            }
         }
+        self.new_requests = new_requests;
     }
 
     /// Writes the heads of the router's answers and starts their bodies.

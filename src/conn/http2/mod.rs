@@ -1,10 +1,11 @@
 //! HTTP/2 served with the project's own framing ([`crate::h2wire`]), one task per
 //! connection and no per-stream task, lock or buffer beyond what a stream needs.
 //!
-//! The connection's task reads frames, hands each request to the router on a task of its
-//! own (publish, Mercure, the gateway, the demo page, a subscription's setup), and sends
-//! every response itself: the router's answer comes back over a channel, the connection
-//! writes its head and keeps its body in the stream table ([`streams`]), and when bodies
+//! The connection's task reads frames, hands each request to the router (publish, Mercure,
+//! the gateway, the demo page, a subscription's setup: polled once in the connection's
+//! turn, then on a task of its own if it waits), and sends every response itself: the
+//! router's answer is taken at once or comes back over a channel, the connection writes
+//! its head and keeps its body in the stream table ([`streams`]), and when bodies
 //! have data (an event reaching several subscribers of the connection), their DATA frames
 //! are written into one buffer in one pass and leave in one write. Request bodies go the
 //! other way through a small shared queue ([`request_body`]), their window given back as
@@ -65,9 +66,9 @@ use sending::Out;
 use streams::Streams;
 
 /// Requests a connection hands to the router per turn. A client that opens hundreds of
-/// streams in one write would otherwise queue a task for each at once, and every other
-/// connection's work (an event for another subscriber) would wait behind all of them; in
-/// batches, it waits behind one batch.
+/// streams in one write would otherwise have all of them handled (or queued as tasks) at
+/// once, and every other connection's work (an event for another subscriber) would wait
+/// behind all of them; in batches, it waits behind one batch.
 const ACCEPTS_PER_TURN: usize = 32;
 
 /// Bytes read per turn: a turn decodes at most this much before it writes.

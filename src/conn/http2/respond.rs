@@ -54,7 +54,15 @@ impl Conn {
                 async move {
                     let mut response = app.handle(request).await;
                     complete_head(&mut response);
-                    response
+                    let (head, body) = response.into_parts();
+                    Answer {
+                        key,
+                        id,
+                        head,
+                        body,
+                        head_only,
+                        mark,
+                    }
                 }
                 .in_current_span(),
             );
@@ -62,30 +70,12 @@ impl Conn {
             // (on a task of its own it would not).
             let polled = panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx)));
             match polled {
-                Ok(Poll::Ready(response)) => {
-                    let (head, body) = response.into_parts();
-                    self.answer(Answer {
-                        key,
-                        id,
-                        head,
-                        body,
-                        head_only,
-                        mark,
-                    });
-                }
+                Ok(Poll::Ready(answer)) => self.answer(answer),
                 Ok(Poll::Pending) => {
                     let answers = self.answers_tx.clone();
                     tokio::spawn(async move {
-                        let (head, body) = handling.await.into_parts();
                         // The connection is gone when this fails: the response goes with it.
-                        let _ = answers.send(Box::new(Answer {
-                            key,
-                            id,
-                            head,
-                            body,
-                            head_only,
-                            mark,
-                        }));
+                        let _ = answers.send(Box::new(handling.await));
                     });
                 }
                 Err(_) => {
